@@ -4,7 +4,9 @@
 where floating point allows):
 
 - ``keep(x, y) → x`` (the right branch is dead);
-- ``--x → x``; ``x * 1 → x``; ``sign(sign(x)) → sign(x)``; ``sign(exp(x)) → 1``;
+- ``--x → x``; ``x * 1 → x``; ``sign(sign(x)) → sign(x)``; ``sign(exp(x)) → 1`` where ``x`` is
+  provably at least −80 (as in ``exp(sign(g) * sign(m))``; a lower ``x`` may underflow ``exp`` to 0,
+  whose sign is 0: in float32 already below −104);
 - ``log(-x) → log(x)`` and ``sqrt(-x) → sqrt(x)`` (both read ``|x|``);
 - ``clip(clip(x, a), b) → clip(x, min(a, b))``;
 - ``x + (-y) → x - y`` and ``x - (-y) → x + y``;
@@ -19,7 +21,8 @@ where floating point allows):
 from __future__ import annotations
 
 from .expr import Binary, Expr, Operand, Unary
-from .primitives import UNARY_BY_NAME
+from .compiler import value_bounds
+from .primitives import EXP_MAX, UNARY_BY_NAME
 
 ONE = Operand("1")
 
@@ -46,7 +49,7 @@ def _unary(fn: str, arg: Expr) -> Expr:
         return arg.arg  # type: ignore[union-attr]
     if fn == "sign" and isinstance(arg, Unary) and arg.fn == "sign":
         return arg
-    if fn == "sign" and isinstance(arg, Unary) and arg.fn == "exp":
+    if fn == "sign" and isinstance(arg, Unary) and arg.fn == "exp" and _exp_cannot_underflow(arg.arg):
         return ONE
     if fn in ("log", "sqrt") and _is_neg(arg):
         return _unary(fn, arg.arg)  # type: ignore[union-attr]
@@ -55,6 +58,11 @@ def _unary(fn: str, arg: Expr) -> Expr:
         name = fn if UNARY_BY_NAME[fn].param == tighter else arg.fn
         return Unary(name, arg.arg)
     return Unary(fn, arg)
+
+
+def _exp_cannot_underflow(expr: Expr) -> bool:
+    bounds = value_bounds(expr)
+    return bounds is not None and bounds[0] >= -EXP_MAX
 
 
 def _binary(fn: str, left: Expr, right: Expr) -> Expr:

@@ -25,7 +25,7 @@ from .primitives import (
     WEIGHT_SCALES,
 )
 
-MAX_NESTING = 200
+MAX_NESTING = 100  # about 7 Python frames a level: well inside the default recursion limit
 
 
 class ParseError(ValueError):
@@ -242,4 +242,8 @@ def parse(text: str) -> Expr:
     """
     if not isinstance(text, str):
         raise TypeError(f"parse expects a str, got {type(text).__name__}")
-    return _Parser(text).parse()
+    parser = _Parser(text)
+    try:
+        return parser.parse()
+    except RecursionError:  # a caller's own deep stack left less room than MAX_NESTING needs
+        raise parser.error("rule nested too deeply") from None

@@ -1,0 +1,571 @@
+"""The durable results store: one SQLite file holding every evaluation, run and searcher checkpoint.
+
+Durability model
+----------------
+The file is opened in WAL mode with ``synchronous=NORMAL`` by default. Every :meth:`ResultStore.record`
+is its own committed transaction, and a committed WAL transaction has been ``write()``-n to the
+operating system before the call returns, so it survives the *writer process* being killed at any
+instant (SIGKILL, the OOM killer, a crash, Ctrl-C): the next opener replays the WAL. What NORMAL does
+not promise is durability of the last few commits across a power loss or kernel crash (the WAL is
+fsynced at checkpoints, not at every commit); the database is never corrupted by one either. Pass
+``synchronous="FULL"`` for power-loss durability of every commit, at the price of one fsync per
+result (cheap next to an evaluation, but noticeable when many cache hits are recorded quickly).
+
+Concurrency
+-----------
+Several processes may open the same path at once (one searcher per process, ``optsearch show`` while a
+search runs, ...). Writes take the lock up front (``BEGIN IMMEDIATE``) and wait for it up to
+``timeout_s`` (SQLite's busy timeout), so concurrent writers are serialised instead of failing with
+"database is locked"; readers never block writers in WAL mode.
+
+Each process has its own connection: a :class:`ResultStore` is **picklable by path**. Pickling it
+(e.g. sending it to a worker process) sends only the path and the options; the copy opens its own
+connection lazily in the receiving process. A store used in a forked child likewise reopens the
+file instead of reusing the parent's connection. Within one process a store may be shared by
+threads (calls are serialised by a lock).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Optional, Union
+
+from optsearch.evaluation.records import (
+    DIVERGED,
+    HURDLE,
+    NAN,
+    OK,
+    SCREENED,
+    TIMEOUT,
+    EvalResult,
+)
+
+SCHEMA_VERSION = 1
+
+#: Statuses that are final: a stored result with one of them is a cache hit. ``error`` is not final
+#: (an evaluation that failed unexpectedly is retried the next time the rule is proposed).
+FINAL_STATUSES: tuple[str, ...] = (OK, DIVERGED, NAN, TIMEOUT, SCREENED, HURDLE)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      TEXT NOT NULL,
+    searcher    TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    tokens      TEXT,
+    rule        TEXT NOT NULL,
+    canonical   TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    task        TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    reward      REAL,
+    val_acc     REAL,
+    test_acc    REAL,
+    lr          REAL,
+    status      TEXT NOT NULL,
+    cached      INTEGER NOT NULL,
+    cost        REAL,
+    wall_s      REAL,
+    detail      TEXT NOT NULL,
+    per_lr      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    result_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_cache_key
+    ON evaluations (fingerprint, task, config_hash, seed);
+CREATE INDEX IF NOT EXISTS evaluations_run ON evaluations (run_id, id);
+CREATE INDEX IF NOT EXISTS evaluations_task_reward ON evaluations (task, reward);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    searcher    TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    task        TEXT NOT NULL,
+    budget      NUMERIC,
+    config      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    blob       BLOB NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+"""
+
+_EVAL_COLUMNS = (
+    "run_id, searcher, seed, tokens, rule, canonical, fingerprint, task, config_hash, reward, "
+    "val_acc, test_acc, lr, status, cached, cost, wall_s, detail, per_lr, created_at, result_json"
+)
+
+
+class StoreError(ValueError):
+    """The path cannot be used as a results store (the message names the path)."""
+
+
+def utc_now() -> str:
+    """The current time as a UTC ISO-8601 timestamp with microseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None (strict JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _filters(**conditions: Any) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (or ``""``) and its parameters for the conditions that are not None."""
+    clauses, params = [], []
+    for column, value in conditions.items():
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class ResultStore:
+    """Every evaluation, run and searcher checkpoint of a search campaign, in one SQLite file.
+
+    ``ResultStore(path)`` creates the file when it does not exist (unless ``create=False``) and
+    raises :class:`StoreError` naming the path when its directory does not exist, the path is a
+    directory, or the file is not an optsearch SQLite store. Use it as a context manager or call
+    :meth:`close`. See the module docstring for the durability and concurrency guarantees.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike],
+        *,
+        create: bool = True,
+        synchronous: str = "NORMAL",
+        timeout_s: float = 60.0,
+    ) -> None:
+        self.path = Path(path)
+        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.synchronous = synchronous.upper()
+        self.timeout_s = float(timeout_s)
+        self.create = create
+        self._lock = threading.RLock()
+        self._conn: Optional[sqlite3.Connection] = None
+        self._pid: Optional[int] = None
+        self._closed = False
+        self._connection()  # open now, so that a bad path fails here with a clear message
+
+    # -------------------------------------------------------------------------------------------
+    # connection management
+    # -------------------------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        """This process's connection, opened (and the schema created) on first use."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the results store is closed")
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        # First use, or a forked child holding the parent's connection: never reuse that one.
+        self._conn = None
+        self._conn = self._open()
+        self._pid = os.getpid()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        if path.is_dir():
+            raise StoreError(f"{path}: is a directory, not a results store")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise StoreError(f"{path}: directory {parent} does not exist")
+        if not path.exists() and not self.create:
+            raise StoreError(f"{path}: no such results store")
+        try:
+            conn = sqlite3.connect(
+                str(path),
+                timeout=self.timeout_s,
+                isolation_level=None,  # autocommit; write transactions are explicit
+                check_same_thread=False,
+            )
+        except sqlite3.Error as error:
+            raise StoreError(f"{path}: cannot open the results store ({error})") from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            self._retry_busy(lambda: self._set_wal(conn))
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._retry_busy(lambda: self._init_schema(conn))
+        except StoreError:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            message = str(error)
+            if "not a database" in message or "malformed" in message or "encrypted" in message:
+                raise StoreError(f"{path}: not a SQLite database ({message})") from None
+            raise StoreError(f"{path}: cannot use the results store ({message})") from None
+        return conn
+
+    def _retry_busy(self, action) -> None:
+        """Run ``action``, retrying while another process holds a lock the busy handler skips.
+
+        (Switching to WAL and creating the schema of a brand-new file can report SQLITE_BUSY at once
+        when two processes create the same store at the same moment.)
+        """
+        deadline = time.monotonic() + self.timeout_s
+        delay = 0.005
+        while True:
+            try:
+                action()
+                return
+            except sqlite3.OperationalError as error:
+                text = str(error)
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    def _set_wal(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{self.path}: cannot switch the results store to WAL mode ({mode})")
+
+    def _init_schema(self, conn: sqlite3.Connection) -> None:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" in tables:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else None
+            if version == SCHEMA_VERSION:
+                return
+            if version is not None and version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: results store schema version {version} is newer than this "
+                    f"optsearch supports ({SCHEMA_VERSION})"
+                )
+        elif tables - {"sqlite_sequence"}:
+            raise StoreError(f"{self.path}: a SQLite database but not an optsearch results store")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (utc_now(),)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        """Execute one write statement as its own committed transaction."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")  # take the write lock now (waits up to the busy timeout)
+            try:
+                cursor = conn.execute(sql, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return cursor
+
+    def _query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        with self._lock:
+            return self._connection().execute(sql, tuple(params)).fetchall()
+
+    def close(self) -> None:
+        """Close this process's connection (idempotent)."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+            self._closed = True
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable by path: the receiving process opens its own connection.
+        return {
+            "path": str(self.path),
+            "create": self.create,
+            "synchronous": self.synchronous,
+            "timeout_s": self.timeout_s,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = Path(state["path"])
+        self.create = state["create"]
+        self.synchronous = state["synchronous"]
+        self.timeout_s = state["timeout_s"]
+        self._lock = threading.RLock()
+        self._conn = None
+        self._pid = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"ResultStore({str(self.path)!r})"
+
+    # -------------------------------------------------------------------------------------------
+    # evaluations
+    # -------------------------------------------------------------------------------------------
+    def record(self, result: EvalResult) -> int:
+        """Store one final evaluation and commit at once; returns the new row id.
+
+        Once this returns, the row survives the writing process being killed.
+        """
+        row = (
+            result.run_id,
+            result.searcher,
+            int(result.seed),
+            json.dumps(list(result.tokens)) if result.tokens is not None else None,
+            result.rule,
+            result.canonical,
+            result.fingerprint,
+            result.task,
+            result.config_hash,
+            result.reward,
+            result.val_acc,
+            result.test_acc,
+            result.lr,
+            result.status,
+            int(bool(result.cached)),
+            result.cost,
+            result.wall_s,
+            result.detail,
+            json.dumps([vars(lr) for lr in result.per_lr]),
+            utc_now(),
+            result.to_json(),
+        )
+        placeholders = ", ".join("?" * len(row))
+        cursor = self._write(f"INSERT INTO evaluations ({_EVAL_COLUMNS}) VALUES ({placeholders})", row)
+        return int(cursor.lastrowid)
+
+    def lookup(self, fingerprint: str, task: str, config_hash: str, seed: int) -> Optional[EvalResult]:
+        """The shared cache: the first non-cached, final result stored for this key, or None.
+
+        Results with status ``error`` are never returned, so an errored evaluation is redone.
+        """
+        marks = ", ".join("?" * len(FINAL_STATUSES))
+        rows = self._query(
+            "SELECT result_json FROM evaluations WHERE fingerprint = ? AND task = ? "
+            f"AND config_hash = ? AND seed = ? AND cached = 0 AND status IN ({marks}) "
+            "ORDER BY id LIMIT 1",
+            (fingerprint, task, config_hash, int(seed), *FINAL_STATUSES),
+        )
+        return EvalResult.from_json(rows[0][0]) if rows else None
+
+    def results(
+        self,
+        run_id: Optional[str] = None,
+        searcher: Optional[str] = None,
+        seed: Optional[int] = None,
+        task: Optional[str] = None,
+    ) -> list[EvalResult]:
+        """The stored results matching every filter given, in insertion order."""
+        where, params = _filters(run_id=run_id, searcher=searcher, seed=seed, task=task)
+        rows = self._query(f"SELECT result_json FROM evaluations{where} ORDER BY id", params)
+        return [EvalResult.from_json(row[0]) for row in rows]
+
+    def iter_results(
+        self,
+        run_id: Optional[str] = None,
+        searcher: Optional[str] = None,
+        seed: Optional[int] = None,
+        task: Optional[str] = None,
+    ) -> Iterator[EvalResult]:
+        """Like :meth:`results`, as an iterator."""
+        yield from self.results(run_id=run_id, searcher=searcher, seed=seed, task=task)
+
+    def count(
+        self,
+        run_id: Optional[str] = None,
+        searcher: Optional[str] = None,
+        seed: Optional[int] = None,
+        task: Optional[str] = None,
+    ) -> int:
+        """The number of stored results matching every filter given."""
+        where, params = _filters(run_id=run_id, searcher=searcher, seed=seed, task=task)
+        return int(self._query(f"SELECT COUNT(*) FROM evaluations{where}", params)[0][0])
+
+    def top(
+        self,
+        k: int,
+        task: Optional[str] = None,
+        distinct_canonical: bool = True,
+        *,
+        run_id: Optional[str] = None,
+        searcher: Optional[str] = None,
+    ) -> list[EvalResult]:
+        """The ``k`` best results, best reward first (ties: the earliest stored first).
+
+        With ``distinct_canonical`` only the best row of each canonical rule is kept. Rows whose
+        reward is NaN (stored as NULL) come last.
+        """
+        where, params = _filters(task=task, run_id=run_id, searcher=searcher)
+        if distinct_canonical:
+            sql = (
+                "SELECT result_json FROM (SELECT id, reward, result_json, ROW_NUMBER() OVER "
+                "(PARTITION BY canonical ORDER BY reward IS NULL, reward DESC, id) AS rank "
+                f"FROM evaluations{where}) WHERE rank = 1 "
+                "ORDER BY reward IS NULL, reward DESC, id LIMIT ?"
+            )
+        else:
+            sql = (
+                f"SELECT result_json FROM evaluations{where} "
+                "ORDER BY reward IS NULL, reward DESC, id LIMIT ?"
+            )
+        rows = self._query(sql, [*params, int(k)])
+        return [EvalResult.from_json(row[0]) for row in rows]
+
+    def rows_json(
+        self,
+        run_id: Optional[str] = None,
+        searcher: Optional[str] = None,
+        seed: Optional[int] = None,
+        task: Optional[str] = None,
+    ) -> list[dict[str, Any]]:
+        """One JSON-ready dict per stored evaluation (for ``optsearch show --json``), in order.
+
+        Keys: id, run, searcher, seed, task, rule, canonical, fingerprint, tokens, reward, val_acc,
+        test_acc, lr, status, cached, cost, wall_s, detail, created_at. NaN/inf become None.
+        """
+        where, params = _filters(run_id=run_id, searcher=searcher, seed=seed, task=task)
+        rows = self._query(
+            "SELECT id, run_id, searcher, seed, task, rule, canonical, fingerprint, tokens, reward, "
+            "val_acc, test_acc, lr, status, cached, cost, wall_s, detail, created_at, result_json "
+            f"FROM evaluations{where} ORDER BY id",
+            params,
+        )
+        out = []
+        for row in rows:
+            full = json.loads(row[19])  # exact floats (SQLite stores NaN as NULL)
+            out.append(
+                {
+                    "id": row[0],
+                    "run": row[1],
+                    "searcher": row[2],
+                    "seed": row[3],
+                    "task": row[4],
+                    "rule": row[5],
+                    "canonical": row[6],
+                    "fingerprint": row[7],
+                    "tokens": json.loads(row[8]) if row[8] is not None else None,
+                    "reward": _finite_or_none(full.get("reward")),
+                    "val_acc": _finite_or_none(full.get("val_acc")),
+                    "test_acc": _finite_or_none(full.get("test_acc")),
+                    "lr": _finite_or_none(full.get("lr")),
+                    "status": row[13],
+                    "cached": bool(row[14]),
+                    "cost": _finite_or_none(full.get("cost")),
+                    "wall_s": _finite_or_none(full.get("wall_s")),
+                    "detail": row[17],
+                    "created_at": row[18],
+                }
+            )
+        return out
+
+    # -------------------------------------------------------------------------------------------
+    # runs
+    # -------------------------------------------------------------------------------------------
+    def start_run(
+        self,
+        run_id: str,
+        searcher: str,
+        seed: int,
+        task: str,
+        budget: float,
+        config: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Register a run; idempotent: when ``run_id`` exists the original row is kept as it is.
+
+        Returns the run's row (as :meth:`run` does).
+        """
+        self._write(
+            "INSERT OR IGNORE INTO runs (run_id, searcher, seed, task, budget, config, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, searcher, int(seed), task, budget, json.dumps(config, sort_keys=True), utc_now()),
+        )
+        row = self.run(run_id)
+        assert row is not None
+        return row
+
+    def finish_run(self, run_id: str) -> None:
+        """Mark a run finished now (raises KeyError for an unknown run)."""
+        cursor = self._write(
+            "UPDATE runs SET finished_at = ? WHERE run_id = ?", (utc_now(), run_id)
+        )
+        if cursor.rowcount == 0:
+            raise KeyError(f"no run {run_id!r} in {self.path}")
+
+    _RUN_COLUMNS = "run_id, searcher, seed, task, budget, config, started_at, finished_at"
+
+    @staticmethod
+    def _run_dict(row: tuple) -> dict[str, Any]:
+        keys = ("run_id", "searcher", "seed", "task", "budget", "config", "started_at", "finished_at")
+        data = dict(zip(keys, row))
+        data["config"] = json.loads(data["config"])
+        data["evaluations"] = row[8]
+        return data
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run in order of start: its row (config decoded) plus ``evaluations``, its count."""
+        rows = self._query(
+            f"SELECT {self._RUN_COLUMNS}, (SELECT COUNT(*) FROM evaluations e "
+            "WHERE e.run_id = runs.run_id) FROM runs ORDER BY started_at, run_id"
+        )
+        return [self._run_dict(row) for row in rows]
+
+    def run(self, run_id: str) -> Optional[dict[str, Any]]:
+        """One run's row as in :meth:`runs`, or None."""
+        rows = self._query(
+            f"SELECT {self._RUN_COLUMNS}, (SELECT COUNT(*) FROM evaluations e "
+            "WHERE e.run_id = runs.run_id) FROM runs WHERE run_id = ?",
+            (run_id,),
+        )
+        return self._run_dict(rows[0]) if rows else None
+
+    # -------------------------------------------------------------------------------------------
+    # checkpoints
+    # -------------------------------------------------------------------------------------------
+    def save_checkpoint(self, run_id: str, name: str, blob: bytes) -> None:
+        """Store (or replace) a named blob of searcher state, e.g. ``torch.save`` bytes; committed."""
+        self._write(
+            "INSERT INTO checkpoints (run_id, name, blob, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, name) DO UPDATE SET blob = excluded.blob, "
+            "updated_at = excluded.updated_at",
+            (run_id, name, sqlite3.Binary(bytes(blob)), utc_now()),
+        )
+
+    def load_checkpoint(self, run_id: str, name: str) -> Optional[bytes]:
+        """The blob saved under ``(run_id, name)``, or None."""
+        rows = self._query(
+            "SELECT blob FROM checkpoints WHERE run_id = ? AND name = ?", (run_id, name)
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    # -------------------------------------------------------------------------------------------
+    # maintenance
+    # -------------------------------------------------------------------------------------------
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` answer (``"ok"`` for a sound file)."""
+        return "\n".join(str(row[0]) for row in self._query("PRAGMA integrity_check"))

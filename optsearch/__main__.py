@@ -1,0 +1,5 @@
+import sys
+
+from optsearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,302 @@
+"""The ``optsearch`` command line: parsing and printing only; the work happens in the library.
+
+Bad input (a malformed rule, an unknown token, a missing dataset, a bad option) prints one line
+``optsearch: error: ...`` on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Optional, Sequence
+
+from optsearch.dsl import (
+    NAMED_RULES,
+    ParseError,
+    TokenError,
+    canonical,
+    fingerprint,
+    from_tokens,
+    resolve_rule,
+    to_latex,
+    to_tokens,
+)
+from optsearch.dsl.primitives import BINARIES, OPERANDS, SIGN_OPERANDS, UNARIES
+from optsearch.evaluation.store import StoreError
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _rule_from_argument(text: str):
+    """A rule from a CLI argument: a named rule, rule text, or tokens separated by spaces."""
+    try:
+        return resolve_rule(text)
+    except ParseError as error:
+        words = text.split()
+        if len(words) >= 5 and all(" " not in w for w in words):
+            try:
+                return from_tokens(words)
+            except TokenError:
+                pass
+        raise error
+
+
+# ------------------------------------------------------------------------------------------------
+# list / export
+# ------------------------------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the vocabulary, the named rules and the registered searchers."""
+    from optsearch.registry_entries import SEARCHERS, TASK_NAMES
+
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "operands": [op.name for op in OPERANDS] + list(SIGN_OPERANDS),
+                    "unary": [u.name for u in UNARIES],
+                    "binary": [b.name for b in BINARIES],
+                    "named_rules": NAMED_RULES,
+                    "searchers": list(SEARCHERS),
+                    "tasks": list(TASK_NAMES),
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print("Operands:")
+    for op in OPERANDS:
+        print(f"  {op.text:10s} {op.doc}")
+    for name in SIGN_OPERANDS:
+        print(f"  {name:10s} sign of {name[5:-1]} (an operand token; the unary sign in a tree)")
+    print("Unary functions:")
+    for u in UNARIES:
+        label = u.name if u.param_text is None else f"{u.text}(x, {u.param_text})"
+        print(f"  {label:14s} {u.doc}")
+    print("Binary functions:")
+    for b in BINARIES:
+        label = f"x {b.symbol} y" if b.symbol else f"{b.name}(x, y)"
+        print(f"  {label:10s} {b.doc}")
+    print("Named rules:")
+    for name, text in NAMED_RULES.items():
+        print(f"  {name:14s} {text}")
+    if len(SEARCHERS):
+        print("Searchers:")
+        for name in SEARCHERS:
+            print(f"  {name}")
+    if TASK_NAMES:
+        print("Tasks:")
+        print("  " + ", ".join(TASK_NAMES))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Print a rule as text, LaTeX, tokens or JSON."""
+    expr = _rule_from_argument(args.rule)
+    if args.canonical:
+        expr = canonical(expr)
+    if args.format == "text":
+        print(str(expr))
+    elif args.format == "latex":
+        print(to_latex(expr))
+    elif args.format == "tokens":
+        try:
+            print(" ".join(to_tokens(expr, args.groups)))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    else:
+        print(
+            json.dumps(
+                {
+                    "text": str(expr),
+                    "canonical": str(canonical(expr)),
+                    "latex": to_latex(expr),
+                    "tokens": to_tokens(expr),
+                    "fingerprint": fingerprint(expr),
+                }
+            )
+        )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# eval / show
+# ------------------------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _eval_config(args: argparse.Namespace, *, screen: bool, hurdle: bool):
+    from optsearch.evaluation.config import EvalConfig
+    from optsearch.evaluation.tasks import DEFAULT_TASK, TASKS
+
+    task = args.task or DEFAULT_TASK
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    return EvalConfig(task=task, steps=args.steps, screen=screen, hurdle=hurdle)
+
+
+def _result_json(result) -> dict:
+    return {
+        "rule": result.rule,
+        "canonical": result.canonical,
+        "fingerprint": result.fingerprint,
+        "task": result.task,
+        "seed": result.seed,
+        "reward": result.reward,
+        "status": result.status,
+        "lr": result.lr,
+        "val_acc": result.val_acc,
+        "test_acc": result.test_acc,
+        "cached": result.cached,
+        "cost": result.cost,
+        "wall_s": result.wall_s,
+        "per_lr": [{"lr": r.lr, "val_acc": r.val_acc, "test_acc": r.test_acc, "status": r.status} for r in result.per_lr],
+        "detail": result.detail,
+    }
+
+
+def _print_result(result, label: str) -> None:
+    lr = "-" if result.lr is None else f"{result.lr:g}"
+    cached = " (cached)" if result.cached else ""
+    print(
+        f"{label:10s} reward {result.reward:.4f}  status {result.status}  lr {lr}  "
+        f"val {result.val_acc:.4f}  test {result.test_acc:.4f}  {result.wall_s:.1f}s{cached}  {result.rule}"
+    )
+    for row in result.per_lr:
+        print(f"{'':12s}lr {row.lr:<8g} val {row.val_acc:.4f}  test {row.test_acc:.4f}  {row.status}  ({row.steps} steps)")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Train the child with a rule (and optionally the baselines) and print the reward."""
+    from optsearch.dsl.library import BASELINE_NAMES
+    from optsearch.evaluation.evaluator import Evaluator
+
+    rules = [("rule", _rule_from_argument(args.rule))]
+    if args.baselines:
+        rules += [(name, resolve_rule(name)) for name in BASELINE_NAMES]
+    config = _eval_config(args, screen=args.screen, hurdle=args.hurdle)
+    with Evaluator(config, store=args.store, backend=args.backend, workers=args.workers, data_dir=args.data_dir) as evaluator:
+        results = evaluator.evaluate([expr for _, expr in rules], seed=args.seed, searcher="eval", run_id="eval")
+    if args.json:
+        payload = _result_json(results[0])
+        if args.baselines:
+            payload["baselines"] = {label: _result_json(r) for (label, _), r in zip(rules[1:], results[1:])}
+        print(json.dumps(payload))
+        return 0
+    print(f"task {evaluator.task}, seed {args.seed}, {evaluator.config.steps} steps, lrs {list(evaluator.config.lrs)}")
+    for (label, _), result in zip(rules, results):
+        _print_result(result, label)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a store's leaderboard, or every evaluation as JSON lines."""
+    from pathlib import Path
+
+    from optsearch.evaluation.store import ResultStore
+
+    if not Path(args.store).exists():
+        raise UsageError(f"no results store at {args.store}")
+    with ResultStore(args.store, create=False) as store:
+        if args.json:
+            for row in store.rows_json():
+                print(json.dumps(row))
+            return 0
+        top = store.top(args.top)
+        runs = store.runs()
+    print(f"{args.store}: {sum(r.get('evaluations', 0) for r in runs)} evaluations in {len(runs)} runs")
+    print(f"{'#':>3}  {'reward':>7}  {'test':>6}  {'lr':>7}  {'status':9s} {'searcher':14s} rule")
+    for rank, result in enumerate(top, start=1):
+        lr = "-" if result.lr is None else f"{result.lr:g}"
+        print(
+            f"{rank:>3}  {result.reward:7.4f}  {result.test_acc:6.4f}  {lr:>7}  {result.status:9s} "
+            f"{result.searcher:14s} {result.canonical}"
+        )
+    return 0
+
+
+def _add_eval_commands(commands) -> None:
+    evaluate = commands.add_parser("eval", help="train the child with a rule and print its reward")
+    evaluate.add_argument("rule", help="rule text, a named rule or space-separated tokens")
+    evaluate.add_argument("--task", default=None, help="task name (default: the embedded default)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--steps", type=_positive_int, default=None, help="optimizer steps per child")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--store", default=None, help="SQLite results store to record into and reuse")
+    evaluate.add_argument("--data-dir", default=None, help="where datasets such as CIFAR-10 live")
+    evaluate.add_argument("--baselines", action="store_true", help="also evaluate adam, momentum and sgd")
+    evaluate.add_argument("--backend", choices=("serial", "process", "ray"), default="serial")
+    evaluate.add_argument("--workers", type=_positive_int, default=None)
+    evaluate.add_argument("--screen", action="store_true", help="apply the cheap screen first")
+    evaluate.add_argument("--hurdle", action="store_true", help="apply the early hurdle")
+    evaluate.set_defaults(handler=cmd_eval)
+
+    show = commands.add_parser("show", help="a results store's leaderboard")
+    show.add_argument("store", help="path of a SQLite results store")
+    show.add_argument("--top", type=_positive_int, default=10)
+    show.add_argument("--json", action="store_true", help="one JSON object per evaluation")
+    show.set_defaults(handler=cmd_show)
+
+
+# ------------------------------------------------------------------------------------------------
+# the parser
+# ------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="optsearch", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    listing = commands.add_parser("list", help="the vocabulary, named rules, searchers and tasks")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=cmd_list)
+
+    export = commands.add_parser("export", help="print a rule as text, LaTeX or tokens")
+    export.add_argument("rule", help="rule text, a named rule (e.g. powersign) or space-separated tokens")
+    export.add_argument("--format", choices=("text", "latex", "tokens", "json"), default="text")
+    export.add_argument("--groups", type=int, default=None, help="exact number of 5-token groups")
+    export.add_argument("--canonical", action="store_true", help="print the canonical form")
+    export.set_defaults(handler=cmd_export)
+
+    for register in _EXTRA_COMMANDS:
+        register(commands)
+    return parser
+
+
+# Later commands (eval, search, compare, show, transfer) add themselves here.
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_eval_commands]
+
+# Exceptions that mean "the user's input is wrong", reported without a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (UsageError, ParseError, TokenError, FileNotFoundError, StoreError)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``optsearch`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.handler(args) or 0)
+    except USER_ERRORS as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"optsearch: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `optsearch list | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("optsearch: interrupted; finished results are kept in the store", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""DSLOptimizer against torch's optimizers and TensorFlow's PowerSign/AddSign, and as an Optimizer."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+
+import pytest
+import torch
+
+from dsl_reference import cosine_decay, linear_decay, restart_decay
+from optsearch.dsl import NAMED_RULES, DSLOptimizer, RuleConfig, parse, resolve_rule
+
+STEPS = 100
+
+
+def make_problem(seed: int = 0, dtype=torch.float32):
+    """A small regression net and a fixed batch: its loss is a non-convex function of the weights."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1)).to(dtype)
+    data = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(64, 6, generator=data, dtype=dtype)
+    y = torch.sin(x.sum(dim=1, keepdim=True))
+    return model, x, y
+
+
+def clone_model(model):
+    return copy.deepcopy(model)
+
+
+def loss_of(model, x, y):
+    return torch.nn.functional.mse_loss(model(x), y)
+
+
+def train_in_lockstep(model, optimizers_and_models, x, y, steps=STEPS):
+    """Step each (optimizer, model) pair on the same batch; returns final parameters per pair."""
+    for _ in range(steps):
+        for optimizer, net in optimizers_and_models:
+            optimizer.zero_grad()
+            loss_of(net, x, y).backward()
+            optimizer.step()
+    return [[p.detach().clone() for p in net.parameters()] for _, net in optimizers_and_models]
+
+
+def assert_same_parameters(a, b, tol=1e-5):
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p, q, rtol=tol, atol=tol)
+
+
+# ------------------------------------------------------------------------------------------------
+# The classics equal torch's optimizers
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "rule, lr, make_torch",
+    [
+        ("adam", 1e-2, lambda params, lr: torch.optim.Adam(params, lr=lr)),
+        ("adam", 1e-2, lambda params, lr: torch.optim.Adam(params, lr=lr, foreach=False)),
+        ("rmsprop", 1e-3, lambda params, lr: torch.optim.RMSprop(params, lr=lr)),
+        ("sgd", 5e-2, lambda params, lr: torch.optim.SGD(params, lr=lr)),
+    ],
+)
+def test_classic_rules_equal_torch(rule, lr, make_torch):
+    model, x, y = make_problem()
+    twin = clone_model(model)
+    ours = DSLOptimizer(model.parameters(), rule, lr=lr)
+    theirs = make_torch(twin.parameters(), lr)
+    start = [p.detach().clone() for p in model.parameters()]
+    loss_before = loss_of(model, x, y).item()
+    mine, reference = train_in_lockstep(model, [(ours, model), (theirs, twin)], x, y)
+    assert_same_parameters(mine, reference)
+    assert max((p - q).abs().max().item() for p, q in zip(mine, start)) > 1e-2  # they did move
+    assert loss_of(model, x, y).item() < loss_before
+
+
+def test_momentum_without_bias_correction_is_torch_sgd_with_momentum():
+    model, x, y = make_problem(1)
+    twin = clone_model(model)
+    lr = 1e-2
+    ours = DSLOptimizer(model.parameters(), "momentum", lr=lr * 10, config=RuleConfig(bias_correction=False))
+    theirs = torch.optim.SGD(twin.parameters(), lr=lr, momentum=0.9)
+    mine, reference = train_in_lockstep(model, [(ours, model), (theirs, twin)], x, y)
+    assert_same_parameters(mine, reference)
+
+
+def test_bias_corrected_momentum_differs_from_torch_sgd():
+    # The default m is m̂: on the first step it moves by lr·g, not (lr/10)·g. The test above is no tautology.
+    model, x, y = make_problem(1)
+    twin = clone_model(model)
+    ours = DSLOptimizer(model.parameters(), "momentum", lr=0.1)
+    theirs = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
+    mine, reference = train_in_lockstep(model, [(ours, model), (theirs, twin)], x, y, steps=3)
+    assert any(not torch.allclose(p, q, atol=1e-5) for p, q in zip(mine, reference))
+
+
+# ------------------------------------------------------------------------------------------------
+# PowerSign and AddSign as TensorFlow defines them
+# ------------------------------------------------------------------------------------------------
+class TFSignOptimizer:
+    """``tf.contrib.opt.PowerSignOptimizer`` / ``AddSignOptimizer``, written out.
+
+    m_t = β m + (1 − β) g is updated *before* the sign is taken, with no bias correction;
+    PowerSign: w −= lr · α^{f(t) sign(g) sign(m_t)} · g; AddSign: w −= lr · (α + f(t) sign(g) sign(m_t)) · g;
+    f is TF's ``sign_decay`` of the global step t (0 on the first update, clamped to T).
+    """
+
+    def __init__(self, params, lr, kind, alpha, decay=None, total_steps=None, beta=0.9):
+        self.params = list(params)
+        self.lr, self.kind, self.alpha, self.beta = lr, kind, alpha, beta
+        self.decay, self.total_steps = decay, total_steps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.t = 0
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        f = 1.0 if self.decay is None else self.decay(self.t, self.total_steps)
+        for p, m in zip(self.params, self.m):
+            g = p.grad
+            m.mul_(self.beta).add_((1 - self.beta) * g)
+            agreement = f * torch.sign(g) * torch.sign(m)
+            if self.kind == "powersign":
+                update = torch.exp(math.log(self.alpha) * agreement) * g
+            else:
+                update = (self.alpha + agreement) * g
+            p.sub_(self.lr * update)
+        self.t += 1
+
+
+DECAYS = {None: None, "ld": linear_decay, "cd": cosine_decay, "rd": restart_decay}
+
+
+def _tf_spec(name: str):
+    base, _, decay = name.partition("-")
+    kind = "powersign" if base.startswith("powersign") else "addsign"
+    alpha = {"powersign": math.e, "powersign2": 2.0, "addsign": 1.0, "addsign2": 2.0}[base]
+    return kind, alpha, DECAYS[decay or None]
+
+
+SIGN_RULES = sorted(n for n in NAMED_RULES if n.startswith(("powersign", "addsign")))
+
+
+def test_every_sign_rule_is_covered():
+    assert len(SIGN_RULES) == 13
+    assert {"powersign", "powersign-ld", "powersign-cd", "powersign-rd", "powersign2", "addsign2-ld"} <= set(SIGN_RULES)
+
+
+@pytest.mark.parametrize("name", SIGN_RULES)
+def test_sign_rules_equal_tensorflow(name):
+    kind, alpha, decay = _tf_spec(name)
+    total = 60  # shorter than the run: the decays' clamping at T is part of the check
+    model, x, y = make_problem(2, dtype=torch.float64)
+    twin = clone_model(model)
+    ours = DSLOptimizer(model.parameters(), name, lr=1e-2, total_steps=total)
+    theirs = TFSignOptimizer(twin.parameters(), 1e-2, kind, alpha, decay, total)
+    mine, reference = train_in_lockstep(model, [(ours, model), (theirs, twin)], x, y)
+    assert_same_parameters(mine, reference)
+
+
+def test_the_tensorflow_comparison_can_fail():
+    # The reference is sharp enough to tell AddSign (α = 1) from AddSign2 (α = 2) within five steps.
+    model, x, y = make_problem(2, dtype=torch.float64)
+    twin = clone_model(model)
+    ours = DSLOptimizer(model.parameters(), "addsign", lr=1e-2)
+    theirs = TFSignOptimizer(twin.parameters(), 1e-2, "addsign", 2.0)  # the wrong α
+    mine, reference = train_in_lockstep(model, [(ours, model), (theirs, twin)], x, y, steps=5)
+    with pytest.raises(AssertionError):
+        assert_same_parameters(mine, reference)
+
+
+# ------------------------------------------------------------------------------------------------
+# DSLOptimizer as a torch optimizer
+# ------------------------------------------------------------------------------------------------
+def test_param_groups_have_their_own_learning_rates():
+    a = torch.nn.Parameter(torch.ones(3))
+    b = torch.nn.Parameter(torch.ones(2, 2))
+    optimizer = DSLOptimizer([{"params": [a], "lr": 0.5}, {"params": [b]}], "sgd", lr=0.1)
+    a.grad, b.grad = torch.full_like(a, 2.0), torch.full_like(b, 3.0)
+    optimizer.step()
+    assert torch.allclose(a, torch.full_like(a, 1 - 0.5 * 2.0))
+    assert torch.allclose(b, torch.full_like(b, 1 - 0.1 * 3.0))
+    assert [group["lr"] for group in optimizer.param_groups] == [0.5, 0.1]
+
+
+def test_param_groups_match_torch_adam():
+    model, x, y = make_problem(3)
+    twin = clone_model(model)
+    groups = lambda net: [{"params": net[0].parameters(), "lr": 3e-2}, {"params": net[2].parameters()}]  # noqa: E731
+    ours = DSLOptimizer(groups(model), "adam", lr=1e-3)
+    theirs = torch.optim.Adam(groups(twin), lr=1e-3)
+    mine, reference = train_in_lockstep(model, [(ours, model), (theirs, twin)], x, y, steps=30)
+    assert_same_parameters(mine, reference)
+
+
+def test_param_groups_have_their_own_total_steps():
+    a = torch.nn.Parameter(torch.zeros(1))
+    b = torch.nn.Parameter(torch.zeros(1))
+    optimizer = DSLOptimizer([{"params": [a], "total_steps": 2}, {"params": [b], "total_steps": 4}], "ld * g", lr=1.0)
+    for _ in range(2):
+        a.grad, b.grad = torch.ones(1), torch.ones(1)
+        optimizer.step()
+    # a: ld = 1, 1/2 -> moved 1.5; b: ld = 1, 3/4 -> moved 1.75
+    assert a.item() == pytest.approx(-1.5) and b.item() == pytest.approx(-1.75)
+
+
+@pytest.mark.parametrize(
+    "rule, buffers",
+    [("sgd", set()), ("powersign", {"m"}), ("adam", {"m", "v"}), ("rmsprop", {"r"}), ("y + m", {"m", "y"}),
+     ("paper-03", {"m", "v"}), ("drop(g, 0.3) * exp(sign(g) * sign(m))", {"m"})],
+)
+def test_state_holds_only_the_buffers_the_rule_reads(rule, buffers):
+    model, x, y = make_problem()
+    optimizer = DSLOptimizer(model.parameters(), rule, lr=1e-3, seed=0)
+    loss_of(model, x, y).backward()
+    optimizer.step()
+    for p in model.parameters():
+        state = optimizer.state[p]
+        assert set(state) == buffers | {"step"}
+        assert state["step"] == 1
+        for name in buffers:
+            assert state[name].shape == p.shape and state[name].dtype == p.dtype
+    assert set(optimizer.update_rule.buffers) == buffers
+
+
+@pytest.mark.parametrize("rule", ["adam", "powersign-cd", "paper-03", "rmsprop + clip(y, 1e-3)", "addsign2-ld"])
+def test_state_dict_round_trip_continues_identically(rule):
+    model, x, y = make_problem(4)
+    optimizer = DSLOptimizer(model.parameters(), rule, lr=1e-2, total_steps=50)
+    train_in_lockstep(model, [(optimizer, model)], x, y, steps=7)
+
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+
+    restored_model = clone_model(model)
+    restored_model.load_state_dict(saved["model"])
+    restored = DSLOptimizer(restored_model.parameters(), rule, lr=0.5, total_steps=999)  # the state dict wins
+    restored.load_state_dict(saved["optimizer"])
+    assert restored.param_groups[0]["lr"] == 1e-2 and restored.param_groups[0]["total_steps"] == 50
+
+    original, reloaded = train_in_lockstep(model, [(optimizer, model), (restored, restored_model)], x, y, steps=5)
+    for p, q in zip(original, reloaded):
+        assert torch.equal(p, q)
+    for p, q in zip(model.parameters(), restored_model.parameters()):
+        assert optimizer.state[p]["step"] == restored.state[q]["step"] == 12
+
+
+def test_loading_state_matters():
+    # Without the state the continuation differs: the round trip above is a real check.
+    model, x, y = make_problem(4)
+    optimizer = DSLOptimizer(model.parameters(), "adam", lr=1e-2)
+    train_in_lockstep(model, [(optimizer, model)], x, y, steps=7)
+    fresh_model = clone_model(model)
+    fresh = DSLOptimizer(fresh_model.parameters(), "adam", lr=1e-2)
+    a, b = train_in_lockstep(model, [(optimizer, model), (fresh, fresh_model)], x, y, steps=2)
+    assert any(not torch.equal(p, q) for p, q in zip(a, b))
+
+
+@pytest.mark.parametrize("rule", ["powersign-ld", "ld * g", "exp(g) * rd", "addsign-cd"])
+def test_schedule_rules_need_total_steps(rule):
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    with pytest.raises(ValueError, match="total_steps"):
+        DSLOptimizer(params, rule)
+    with pytest.raises(ValueError, match="total_steps"):
+        DSLOptimizer(params, rule, total_steps=0)
+    with pytest.raises(ValueError, match="total_steps"):
+        DSLOptimizer([{"params": params, "total_steps": None}], rule, total_steps=10)
+    DSLOptimizer(params, rule, total_steps=10)
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_RULES))
+def test_every_named_rule_is_accepted(name):
+    params = [torch.nn.Parameter(torch.ones(3))]
+    optimizer = DSLOptimizer(params, name, lr=1e-3, total_steps=10, seed=0)
+    assert optimizer.rule == parse(NAMED_RULES[name]) == resolve_rule(name) == resolve_rule(f"  {name} ")
+    params[0].grad = torch.full((3,), 0.5)
+    optimizer.step()
+    assert torch.isfinite(params[0]).all()
+    assert not torch.equal(params[0], torch.ones(3)) or name == "paper-15"  # exp(g) - exp(m̂) is 0 at first
+
+
+def test_rules_given_as_text_or_tree():
+    params = [torch.nn.Parameter(torch.ones(2))]
+    assert DSLOptimizer(params, "exp(sign(g) * sign(m)) * g").rule == resolve_rule("powersign")
+    assert DSLOptimizer(params, parse("g + m")).rule == parse("g + m")
+    with pytest.raises(TypeError):
+        DSLOptimizer(params, 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        DSLOptimizer(params, "not a rule")
+    with pytest.raises(ValueError, match="learning rate"):
+        DSLOptimizer(params, "sgd", lr=-1.0)
+
+
+def test_step_skips_parameters_without_gradients_and_returns_the_closure_loss():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    optimizer = DSLOptimizer([a, b], "adam", lr=0.1)
+
+    def closure():
+        a.grad = None
+        loss = (a**2).sum()
+        loss.backward()
+        return loss
+
+    assert optimizer.step(closure).item() == pytest.approx(2.0)
+    assert torch.equal(b, torch.ones(2)) and b not in optimizer.state
+    assert optimizer.state[a]["step"] == 1
+    b.grad = torch.ones(2)  # b joins later: it keeps its own step count
+    optimizer.step(closure)
+    assert optimizer.state[a]["step"] == 2 and optimizer.state[b]["step"] == 1
+    # b's first step is Adam's first step: lr · sign(g)
+    assert torch.allclose(b, torch.full((2,), 0.9), atol=1e-6)
+
+
+def test_sparse_gradients_are_refused():
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.ones(3).to_sparse()
+    with pytest.raises(RuntimeError, match="sparse"):
+        DSLOptimizer([p], "sgd").step()
+
+
+def test_seed_makes_random_rules_reproducible():
+    def run(seed):
+        model, x, y = make_problem(5)
+        optimizer = DSLOptimizer(model.parameters(), "drop(m, 0.3) * exp(1e-3 * w) + noise", lr=1e-2, seed=seed)
+        return train_in_lockstep(model, [(optimizer, model)], x, y, steps=10)[0]
+
+    first, again, other = run(1), run(1), run(2)
+    assert all(torch.equal(p, q) for p, q in zip(first, again))
+    assert any(not torch.equal(p, q) for p, q in zip(first, other))
+
+
+def test_mixed_dtypes_are_updated_separately():
+    a = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    b = torch.nn.Parameter(torch.ones(3, dtype=torch.float32))
+    optimizer = DSLOptimizer([a, b], "adam", lr=0.1)
+    a.grad, b.grad = torch.ones_like(a), torch.ones_like(b)
+    optimizer.step()
+    assert a.dtype == torch.float64 and b.dtype == torch.float32
+    assert torch.allclose(a, torch.full_like(a, 0.9)) and torch.allclose(b, torch.full_like(b, 0.9))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("rule", ["adam", "powersign-ld", "paper-16", "2 ^ (sign(g) * sign(m)) * g", "log(v) / sqrt(g3)"])
+def test_cuda_matches_cpu(rule):
+    model, x, y = make_problem(6)
+    cuda_model = clone_model(model).cuda()
+    ours = DSLOptimizer(model.parameters(), rule, lr=1e-2, total_steps=30, seed=0)
+    theirs = DSLOptimizer(cuda_model.parameters(), rule, lr=1e-2, total_steps=30, seed=0)
+    for _ in range(20):
+        for optimizer, net, inputs, targets in ((ours, model, x, y), (theirs, cuda_model, x.cuda(), y.cuda())):
+            optimizer.zero_grad()
+            loss_of(net, inputs, targets).backward()
+            optimizer.step()
+    if "drop" not in rule:
+        for p, q in zip(model.parameters(), cuda_model.parameters()):
+            torch.testing.assert_close(p, q.cpu(), rtol=1e-4, atol=1e-5)
+    state = theirs.state_dict()
+    restored = DSLOptimizer(clone_model(model).cuda().parameters(), rule, lr=1e-2, total_steps=30)
+    restored.load_state_dict(state)
+    for value in restored.state.values():
+        for name in restored.update_rule.buffers:
+            assert value[name].is_cuda
