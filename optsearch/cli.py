@@ -41,14 +41,11 @@ def _rule_from_argument(text: str):
     """A rule from a CLI argument: a named rule, rule text, or tokens separated by spaces."""
     try:
         return resolve_rule(text)
-    except ParseError as error:
+    except ParseError:
         words = text.split()
-        if len(words) >= 5 and all(" " not in w for w in words):
-            try:
-                return from_tokens(words)
-            except TokenError:
-                pass
-        raise error
+        if len(words) >= 5 and len(words) % 5 == 0:
+            return from_tokens(words)  # a TokenError names the bad token and its position
+        raise
 
 
 # ------------------------------------------------------------------------------------------------
@@ -56,7 +53,9 @@ def _rule_from_argument(text: str):
 # ------------------------------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the vocabulary, the named rules and the registered searchers."""
-    from optsearch.registry_entries import SEARCHERS, TASK_NAMES
+    import optsearch.searchers  # noqa: F401  (registers the searchers)
+    from optsearch.evaluation.tasks import TASKS as TASK_NAMES
+    from optsearch.registry_entries import SEARCHERS
 
     if args.json:
         print(
@@ -89,13 +88,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("Named rules:")
     for name, text in NAMED_RULES.items():
         print(f"  {name:14s} {text}")
-    if len(SEARCHERS):
-        print("Searchers:")
-        for name in SEARCHERS:
-            print(f"  {name}")
-    if TASK_NAMES:
-        print("Tasks:")
-        print("  " + ", ".join(TASK_NAMES))
+    print("Searchers:")
+    for name, entry in SEARCHERS.items():
+        print(f"  {name:14s} {entry.description}")
+    print("Tasks:")
+    print("  " + ", ".join(TASK_NAMES))
     return 0
 
 

@@ -1,8 +1,7 @@
-"""The project's registries, filled as the searchers and tasks are imported."""
+"""The project's registries, filled as their members are imported (``optsearch.searchers``)."""
 
 from __future__ import annotations
 
 from optsearch.registry import Registry
 
 SEARCHERS: Registry = Registry("searcher")
-TASK_NAMES: tuple[str, ...] = ()

@@ -1,0 +1,209 @@
+"""The one evaluator every searcher shares: cache → screen → train (with hurdle) → store.
+
+``Evaluator.evaluate(exprs, seed=...)`` returns one :class:`EvalResult` per rule, in order:
+
+1. the rule's canonical form and functional fingerprint are computed;
+2. a cache keyed by (fingerprint, task, config hash, seed) answers rules seen before — by this
+   evaluator, by another searcher, or by an earlier run in the same store — at zero cost, and equal
+   rules inside one batch are trained once;
+3. the screen resolves rules that cannot decrease a quadratic (status ``screened``);
+4. the rest are trained on the task by the executor's workers (``serial``, ``process`` or
+   ``ray``) in parallel, with the early hurdle, each result written to the store the moment it
+   is final, so an interrupted search loses nothing.
+
+A rule's reward depends on the rule, the seed and the config alone, never on what was proposed
+before: searchers sharing an evaluator are scored identically.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from optsearch.dsl import Expr, canonical, fingerprint
+
+from .config import FLOOR_REWARD, EvalConfig
+from .executor import Executor, make_executor
+from .jobs import TrainJob, TrainOutcome, run_train_job
+from .records import ERROR, SCREENED, TIMEOUT, EvalResult
+from .screen import SCREEN_COST, screen_rule
+from .store import ResultStore
+
+
+class Evaluator:
+    """Scores rules for every searcher of a comparison with one budget, cache and ledger.
+
+    ``store``: a :class:`ResultStore` or a path (``None`` keeps results in memory only).
+    ``backend``/``workers``/``address``: how children are trained (see :mod:`.executor`).
+    """
+
+    def __init__(
+        self,
+        config: EvalConfig = EvalConfig(),
+        *,
+        store: Union[ResultStore, str, Path, None] = None,
+        backend: Union[str, Executor] = "serial",
+        workers: Optional[int] = None,
+        address: Optional[str] = None,
+        data_dir: Optional[str] = None,
+    ):
+        from .tasks import get_task
+
+        task = get_task(config.task, data_dir=data_dir)  # fails early, with a clear message
+        self.config = config.with_task_defaults(task.defaults)
+        self.config_hash = self.config.config_hash()
+        self.data_dir = data_dir
+        self.store = ResultStore(store) if isinstance(store, (str, Path)) else store
+        self._owns_executor = not isinstance(backend, Executor)
+        self.executor = (
+            make_executor(
+                backend,
+                workers,
+                address=address,
+                job_timeout_s=self.config.time_limit_s * 2 + 60,
+                preload=("optsearch.evaluation.trainer",),
+            )
+            if isinstance(backend, str)
+            else backend
+        )
+        self._memory: dict[tuple[str, int], EvalResult] = {}
+        self._screen_verdicts: dict[str, bool] = {}
+        self.proposals = 0
+        self.trainings = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the workers (the store stays open if it was passed in)."""
+        if self._owns_executor:
+            self.executor.close()
+
+    def __enter__(self) -> "Evaluator":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    # -- the cache -----------------------------------------------------------------------------
+    def _cached(self, fp: str, seed: int) -> Optional[EvalResult]:
+        hit = self._memory.get((fp, seed))
+        if hit is None and self.store is not None:
+            hit = self.store.lookup(fp, self.config.task, self.config_hash, seed)
+        return hit
+
+    def _remember(self, result: EvalResult) -> EvalResult:
+        if result.status != ERROR:
+            self._memory.setdefault((result.fingerprint, result.seed), result)
+        if self.store is not None:
+            self.store.record(result)
+        return result
+
+    def _screen(self, expr: Expr, fp: str) -> bool:
+        if fp not in self._screen_verdicts:
+            self._screen_verdicts[fp] = screen_rule(expr, rule_config=self.config.rule_config).passed
+        return self._screen_verdicts[fp]
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def evaluate(
+        self,
+        exprs: Sequence[Expr],
+        *,
+        seed: int,
+        searcher: str = "",
+        run_id: str = "",
+        tokens: Optional[Sequence[Optional[Sequence[str]]]] = None,
+    ) -> list[EvalResult]:
+        """One result per rule, in order; every result is in the store when this returns."""
+        results: list[Optional[EvalResult]] = [None] * len(exprs)
+        waiting: dict[str, list[int]] = {}  # fingerprint -> indices of proposals awaiting training
+        jobs: list[tuple[int, TrainJob]] = []
+        identities: list[dict] = []
+        self.proposals += len(exprs)
+        for index, expr in enumerate(exprs):
+            started = time.perf_counter()
+            identity = {
+                "rule": str(expr),
+                "task": self.config.task,
+                "config_hash": self.config_hash,
+                "seed": seed,
+                "searcher": searcher,
+                "run_id": run_id,
+                "tokens": tuple(tokens[index]) if tokens is not None and tokens[index] is not None else None,
+            }
+            try:
+                identity["canonical"] = str(canonical(expr))
+                identity["fingerprint"] = fp = fingerprint(expr, self.config.rule_config)
+            except Exception as error:  # a rule that cannot even be probed is data, not a crash
+                identity.setdefault("canonical", str(expr))
+                identity["fingerprint"] = "error-" + uuid.uuid4().hex[:8]
+                results[index] = self._remember(
+                    EvalResult(reward=FLOOR_REWARD, status=ERROR, detail=f"{type(error).__name__}: {error}", **identity)
+                )
+                identities.append(identity)
+                continue
+            identities.append(identity)
+            if fp in waiting:
+                waiting[fp].append(index)
+                continue
+            hit = self._cached(fp, seed)
+            if hit is not None:
+                results[index] = self._remember(self._as_cache_hit(hit, identity, started))
+                continue
+            if self.config.screen and not self._screen(expr, fp):
+                results[index] = self._remember(
+                    EvalResult(
+                        reward=FLOOR_REWARD,
+                        status=SCREENED,
+                        cost=SCREEN_COST,
+                        wall_s=time.perf_counter() - started,
+                        **identity,
+                    )
+                )
+                continue
+            waiting[fp] = [index]
+            jobs.append((index, TrainJob(identity["rule"], self.config, seed, self.data_dir)))
+
+        for job_number, outcome in self.executor.run(run_train_job, [job for _, job in jobs]):
+            index = jobs[job_number][0]
+            identity = identities[index]
+            if outcome.ok:
+                self.trainings += 1
+                result = self._from_outcome(outcome.value, identity)
+            else:
+                status = TIMEOUT if outcome.kind == "timeout" else ERROR
+                result = EvalResult(
+                    reward=FLOOR_REWARD,
+                    status=status,
+                    cost=1.0,
+                    wall_s=outcome.wall_s,
+                    detail=f"{outcome.kind}: {outcome.error}",
+                    **identity,
+                )
+            results[index] = self._remember(result)
+            for duplicate in waiting[identity["fingerprint"]][1:]:
+                results[duplicate] = self._remember(self._as_cache_hit(result, identities[duplicate], time.perf_counter()))
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _as_cache_hit(hit: EvalResult, identity: dict, started: float) -> EvalResult:
+        return replace(hit, cached=True, cost=0.0, wall_s=time.perf_counter() - started, **identity)
+
+    @staticmethod
+    def _from_outcome(outcome: TrainOutcome, identity: dict) -> EvalResult:
+        return EvalResult(
+            reward=outcome.reward,
+            status=outcome.status,
+            lr=outcome.lr,
+            val_acc=outcome.val_acc,
+            test_acc=outcome.test_acc,
+            per_lr=outcome.per_lr,
+            cost=outcome.cost,
+            wall_s=outcome.wall_s,
+            **identity,
+        )

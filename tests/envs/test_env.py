@@ -1,0 +1,112 @@
+"""The Gymnasium environment: conformance, masking, invalid actions, batching, budget."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import optsearch  # noqa: F401  (registers the environment id)
+from optsearch.dsl import from_tokens, valid_tokens
+from optsearch.envs import ENV_ID, OptimizerSearchEnv, RuleSpace
+from optsearch.envs.vec_env import BatchedRuleVecEnv
+from optsearch.evaluation.config import EvalConfig
+from optsearch.evaluation.evaluator import Evaluator
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    with Evaluator(EvalConfig(task="quadratic", steps=50)) as shared:
+        yield shared
+
+
+def test_gymnasium_and_sb3_checkers_pass(evaluator):
+    gym_check_env(OptimizerSearchEnv(evaluator=evaluator, groups=2), skip_render_check=True)
+    sb3_check_env(OptimizerSearchEnv(evaluator=evaluator, groups=2))
+
+
+def test_make_builds_the_registered_env(evaluator):
+    env = gymnasium.make(ENV_ID, evaluator=evaluator, groups=2, render_mode="ansi")
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert info["action_mask"].dtype == np.int8
+    obs, *_ = env.step(int(np.flatnonzero(info["action_mask"])[0]))
+    assert "[1/10]" in env.render()
+
+
+def test_an_unmasked_random_agent_never_crashes_and_every_episode_ends_with_a_rule(evaluator):
+    env = OptimizerSearchEnv(evaluator=evaluator, groups=2, render_mode="ansi")
+    rng = np.random.default_rng(0)
+    episodes = steps = 0
+    obs, _ = env.reset(seed=1)
+    while steps < 400:
+        obs, reward, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+        steps += 1
+        assert env.observation_space.contains(obs) and not truncated
+        if terminated:
+            episodes += 1
+            result = info["result"]
+            assert result.rule == str(from_tokens(info["tokens"]))
+            assert 0.0 <= reward <= 1.0 and reward == result.reward
+            assert "=" in env.render()
+            obs, _ = env.reset()
+        else:
+            assert reward == 0.0
+    assert episodes == 400 // env.space.length
+
+
+def test_masks_are_fresh_and_agree_with_the_language(evaluator):
+    env = OptimizerSearchEnv(evaluator=evaluator, groups=2)
+    _, info = env.reset(seed=0)
+    mask = info["action_mask"]
+    mask[:] = 0  # an agent scribbling on its copy must not change the env
+    assert env.action_masks().any()
+    for _ in range(7):
+        expected = set(valid_tokens(env.tokens, 2))
+        allowed = {env.space.vocabulary.tokens[i] for i in np.flatnonzero(env.action_masks())}
+        assert allowed == expected
+        _, _, _, _, info = env.step(int(np.flatnonzero(env.action_masks())[-1]))
+
+
+def test_invalid_actions_map_onto_valid_tokens_and_valid_ones_are_kept():
+    space = RuleSpace(3)
+    for prefix in ([], ["g"], ["g", "m"], ["g", "m", "id", "exp"], ["g", "m", "id", "exp", "add"]):
+        valid = set(valid_tokens(prefix, 3))
+        for action in range(space.n_actions):
+            token = space.resolve(prefix, action)
+            assert token in valid
+            if space.vocabulary.tokens[action] in valid:
+                assert token == space.vocabulary.tokens[action]
+        # every valid token stays reachable: the search space is unchanged
+        assert {space.resolve(prefix, a) for a in range(space.n_actions)} == valid
+
+
+class CountingEvaluator:
+    """A real evaluator that counts its calls."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls: list[int] = []
+
+    def evaluate(self, exprs, **kwargs):
+        self.calls.append(len(exprs))
+        return self.inner.evaluate(exprs, **kwargs)
+
+
+def test_vector_env_evaluates_each_finished_batch_in_one_call_and_honours_the_budget(evaluator):
+    counting = CountingEvaluator(evaluator)
+    vec = BatchedRuleVecEnv(counting, n_envs=4, groups=1, budget=6)
+    vec.reset()
+    rng = np.random.default_rng(0)
+    rewards_seen = []
+    for _ in range(2 * vec.space.length):
+        vec.step_async(rng.integers(vec.action_space.n, size=4))
+        _, rewards, dones, infos = vec.step_wait()
+        if dones.all():
+            rewards_seen.append(rewards)
+    assert counting.calls == [4, 2]
+    assert vec.remaining == 0 and len(vec.results) == 6
+    assert [info.get("over_budget", False) for info in infos] == [False, False, True, True]
+    assert vec.env_method("action_masks")[0].shape == (vec.space.n_actions,)

@@ -1,0 +1,227 @@
+"""Tasks: shapes, fixed disjoint splits, the CIFAR-10 reader (on a fake copy), function tasks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import pickle
+import random
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from optsearch.evaluation import cifar10 as cifar
+from optsearch.evaluation import tasks as tasks_module
+from optsearch.evaluation.cifar10 import DatasetNotFoundError
+from optsearch.evaluation.tasks import DEFAULT_TASK, TASKS, Task, get_task, progress_score
+
+
+def _row_set(x: torch.Tensor) -> set[bytes]:
+    return {row.tobytes() for row in x.reshape(x.shape[0], -1).numpy()}
+
+
+def _check_data_task(task: Task, shape: tuple[int, ...], sizes: tuple[int, int, int]) -> None:
+    assert task.input_shape == shape
+    assert task.num_classes == 10
+    for split, size in zip((task.train, task.val, task.test), sizes):
+        assert split is not None
+        assert tuple(split.x.shape) == (size, *shape)
+        assert split.x.dtype == torch.float32 and split.y.dtype == torch.int64
+        assert split.y.shape == (size,)
+        assert int(split.y.min()) >= 0 and int(split.y.max()) <= 9
+        assert torch.isfinite(split.x).all()
+    assert len(torch.unique(task.train.y)) == 10  # type: ignore[union-attr]
+    # normalised with training statistics
+    assert abs(float(task.train.x.mean())) < 0.05  # type: ignore[union-attr]
+    assert abs(float(task.train.x.std()) - 1.0) < 0.05  # type: ignore[union-attr]
+
+
+def test_task_names_and_default():
+    assert set(TASKS) == {"digits", "mnist1d", "cifar10", "quadratic", "rosenbrock"}
+    assert DEFAULT_TASK in ("digits", "mnist1d")
+    with pytest.raises(ValueError, match="unknown task"):
+        get_task("imagenet")
+
+
+def test_digits_shapes_and_fixed_disjoint_split():
+    task = get_task("digits")
+    assert task.kind == "image"
+    _check_data_task(task, (1, 8, 8), (1197, 300, 300))
+    train, val, test = tasks_module._split_indices(1797, 300, 300)
+    assert len(set(train) | set(val) | set(test)) == 1797  # a partition of the data set
+    # fixed: independent of the global generators and of the cache
+    tasks_module._digits.cache_clear()
+    torch.manual_seed(123)
+    np.random.seed(123)
+    again = get_task("digits")
+    assert again is not task
+    for a, b in zip((task.train, task.val, task.test), (again.train, again.val, again.test)):
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert get_task("digits") is again  # cached
+
+
+def test_mnist1d_shapes_split_and_global_rng_untouched():
+    tasks_module._mnist1d.cache_clear()
+    tasks_module._mnist1d_arrays.cache_clear()  # really generate the data set here
+    state_np, state_py = np.random.get_state(), random.getstate()
+    task = get_task("mnist1d")
+    assert task.kind == "sequence"
+    _check_data_task(task, (1, 40), (3000, 1000, 1000))
+    # generating the data set must not reseed the global generators
+    assert np.array_equal(np.random.get_state()[1], state_np[1]) and random.getstate() == state_py
+    rows = [_row_set(s.x) for s in (task.train, task.val, task.test)]
+    assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
+    assert get_task("mnist1d") is task
+
+
+def test_function_tasks():
+    quad = get_task("quadratic")
+    assert quad.kind == "function" and quad.is_function and quad.train is None
+    fn = quad.function
+    assert fn is not None and 20 <= fn.dim <= 50
+    assert float(fn.a.max() / fn.a.min()) == pytest.approx(100.0, rel=1e-4)  # condition number
+    w = torch.randn(3, fn.dim)
+    w.requires_grad_(True)
+    fn.value(w).sum().backward()
+    assert torch.allclose(w.grad, fn.gradient(w.detach()), atol=1e-4)
+    assert float(fn.value(fn.c[None])) == 0.0
+
+    rosen = get_task("rosenbrock")
+    fn = rosen.function
+    assert fn is not None and rosen.input_shape == (2,)
+    assert float(fn.value(fn.x0[None])) == pytest.approx(12.5)
+    assert float(fn.value(torch.tensor([[1.0, 1.0]]))) == 0.0
+    w = torch.tensor([[-1.5, 2.0], [0.3, -0.7]], requires_grad=True)
+    fn.value(w).sum().backward()
+    assert torch.allclose(w.grad, fn.gradient(w.detach()), atol=1e-4)
+
+
+def test_progress_score():
+    assert progress_score(10.0, 10.0) == 0.0
+    assert progress_score(10.0, 100.0) == 0.0
+    assert progress_score(1.0, 1e-3) == pytest.approx(0.5)
+    assert progress_score(1.0, 1e-7) == 1.0
+    assert progress_score(1.0, 0.0) == 1.0
+    assert progress_score(1.0, math.nan) == 0.0
+    assert progress_score(1.0, math.inf) == 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# CIFAR-10 in torchvision's on-disk format
+# ------------------------------------------------------------------------------------------------
+PER_BATCH = 50
+
+
+def _write_fake_cifar(root: Path, protocol: int = 2) -> dict[str, np.ndarray]:
+    """Five training batches and a test batch of PER_BATCH random images, as torchvision has them."""
+    folder = root / cifar.FOLDER
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(7)
+    written: dict[str, list[np.ndarray]] = {"x": [], "y": []}
+    for name in (*cifar.TRAIN_FILES, cifar.TEST_FILE):
+        data = rng.integers(0, 256, size=(PER_BATCH, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, size=PER_BATCH)]
+        batch = {
+            b"batch_label": f"{name} of 6".encode(),
+            b"labels": labels,
+            b"data": data,
+            b"filenames": [f"img_{i}.png".encode() for i in range(PER_BATCH)],
+        }
+        with open(folder / name, "wb") as handle:
+            pickle.dump(batch, handle, protocol=protocol)
+        if name != cifar.TEST_FILE:
+            written["x"].append(data)
+            written["y"].append(np.asarray(labels))
+        else:
+            written["x_test"], written["y_test"] = [data], [np.asarray(labels)]  # type: ignore[assignment]
+    return {key: np.concatenate(value) for key, value in written.items()}
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_fake_cifar10_loads_through_the_real_reader(tmp_path, protocol):
+    written = _write_fake_cifar(tmp_path, protocol)
+    task = get_task("cifar10", data_dir=tmp_path)
+    n_train = 5 * PER_BATCH
+    n_val = n_train // 10
+    _check_data_task(task, (3, 32, 32), (n_train - n_val, n_val, PER_BATCH))
+    assert task.pool
+    # labels in file order; validation = the last images of the training batches
+    assert torch.equal(task.train.y, torch.from_numpy(written["y"][:-n_val]))  # type: ignore[union-attr]
+    assert torch.equal(task.val.y, torch.from_numpy(written["y"][-n_val:]))  # type: ignore[union-attr]
+    assert torch.equal(task.test.y, torch.from_numpy(written["y_test"]))  # type: ignore[union-attr]
+    # pixels: channel-major rows, normalised per channel with training statistics
+    raw = written["x"][:-n_val].reshape(-1, 3, 32, 32).astype(np.float64)
+    mean, std = raw.mean(axis=(0, 2, 3)), raw.std(axis=(0, 2, 3))
+    expected = (written["x_test"][3].reshape(3, 32, 32) - mean[:, None, None]) / std[:, None, None]
+    assert np.allclose(task.test.x[3].numpy(), expected, atol=1e-4)  # type: ignore[union-attr]
+
+
+def test_missing_cifar10_raises_with_path(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DatasetNotFoundError) as info:
+        get_task("cifar10", data_dir=missing)
+    message = str(info.value)
+    assert isinstance(info.value, FileNotFoundError)
+    assert str(missing / cifar.FOLDER) in message and "\n" not in message
+    assert "--download" in message and cifar.CIFAR10_URL in message
+
+
+def test_default_data_dir_honours_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPTSEARCH_DATA", str(tmp_path))
+    assert cifar.default_data_dir() == tmp_path
+    monkeypatch.delenv("OPTSEARCH_DATA")
+    assert cifar.default_data_dir() == Path.home() / ".cache" / "optsearch"
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_restricted_unpickler_refuses_arbitrary_globals(tmp_path):
+    path = tmp_path / "evil"
+    path.write_bytes(pickle.dumps({b"data": _Evil()}))
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        cifar.load_pickle(path)
+    path.write_bytes(pickle.dumps({b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), b"labels": [1, 2]}, protocol=5))
+    loaded = cifar.load_pickle(path)
+    assert loaded[b"data"].tolist() == [[0, 1, 2], [3, 4, 5]] and loaded[b"labels"] == [1, 2]
+
+
+def _tarball(path: Path, entries: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_safe_extract_refuses_path_traversal(tmp_path):
+    bad = _tarball(tmp_path / "bad.tar.gz", {"ok/file": b"x", "../escape": b"y"})
+    target = tmp_path / "target"
+    target.mkdir()
+    with pytest.raises(ValueError, match="unsafe"):
+        cifar.safe_extract(bad, target)
+    assert not (tmp_path / "escape").exists()
+
+
+def test_download_checks_md5_and_extracts(tmp_path):
+    source = tmp_path / "source"
+    _write_fake_cifar(source)
+    archive = tmp_path / "cifar.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source / cifar.FOLDER, arcname=cifar.FOLDER)
+    digest = hashlib.md5(archive.read_bytes()).hexdigest()
+    with pytest.raises(OSError, match="md5"):
+        cifar.download_cifar10(tmp_path / "bad", url=archive.as_uri(), md5="0" * 32)
+    assert not list((tmp_path / "bad").glob("*.tar.gz"))  # no partial download left behind
+    folder = cifar.download_cifar10(tmp_path / "data", url=archive.as_uri(), md5=digest)
+    assert folder == tmp_path / "data" / cifar.FOLDER
+    arrays = cifar.load_cifar10(tmp_path / "data")
+    assert arrays["x_train"].shape == (5 * PER_BATCH, 3, 32, 32) and arrays["x_test"].shape == (PER_BATCH, 3, 32, 32)

@@ -1,0 +1,72 @@
+"""The command line: real subprocesses for exit codes, in-process calls for output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from optsearch.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "optsearch", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("export", "clip(g, 7)"), "clip bound must be one of 1e-5, 1e-4, 1e-3"),
+        (("export", "g * (m"), "expected ')'"),
+        (("export", "sign(g) bogus id id mul"), "token 'bogus' at position 1"),
+        (("export", "g * wx"), "unknown name 'wx'"),
+        (("eval", "adam", "--task", "cifar10", "--data-dir", "/nonexistent/cifar"), "/nonexistent/cifar"),
+        (("eval", "adam", "--task", "imagenet"), "unknown task"),
+        (("show", "/nonexistent/store.sqlite"), "no results store"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_status_2(args, fragment):
+    completed = run_cli(*args)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("optsearch: error:"), completed.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in completed.stderr
+
+
+def test_export_formats(capsys):
+    assert main(["export", "powersign", "--format", "latex"]) == 0
+    assert capsys.readouterr().out.strip() == r"e^{\text{sign}(g)\,\text{sign}(\hat m)}\,g"
+    assert main(["export", "powersign", "--format", "tokens", "--groups", "3"]) == 0
+    assert len(capsys.readouterr().out.split()) == 15
+    assert main(["export", "g * exp(sign(m) * sign(g))", "--format", "json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["canonical"] == "g * exp(sign(g) * sign(m))"
+
+
+def test_list_shows_vocabulary_rules_searchers_and_tasks(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("rmsprop", "clip(x, 1e-4)", "paper-16", "reinforce", "maskable-ppo", "gp", "digits"):
+        assert needle in out
+
+
+def test_eval_json_and_show(tmp_path, capsys):
+    store = str(tmp_path / "s.sqlite")
+    assert main(["eval", "adam", "--task", "quadratic", "--steps", "50", "--json", "--store", store, "--baselines"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("reward", "status", "lr", "val_acc", "test_acc", "cached", "wall_s"):
+        assert key in result
+    assert result["status"] == "ok" and result["reward"] > 0.2
+    assert set(result["baselines"]) == {"adam", "momentum", "sgd"}
+    assert result["baselines"]["adam"]["cached"] is True  # the same rule, the same seed
+
+    assert main(["show", store, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 4
+    for key in ("run", "searcher", "seed", "rule", "canonical", "fingerprint", "reward", "status", "cached", "cost"):
+        assert key in rows[0]
+    assert main(["show", store, "--top", "2"]) == 0
+    assert "adam" in capsys.readouterr().out
