@@ -1,7 +1,10 @@
 """optsearch: discover neural-network optimizers by search, and compare search strategies fairly.
 
 Reproduces *Neural Optimizer Search with Reinforcement Learning* (Bello, Zoph, Vasudevan, Le,
-ICML 2017). The language of update rules lives in :mod:`optsearch.dsl`.
+ICML 2017). The language of update rules lives in :mod:`optsearch.dsl`, the reward in
+:mod:`optsearch.evaluation`, the Gymnasium environment in :mod:`optsearch.envs` (importing
+``optsearch`` registers ``optsearch/OptimizerSearch-v0``) and the strategies in
+:mod:`optsearch.searchers`.
 """
 
 from optsearch.dsl import (
@@ -16,10 +19,13 @@ from optsearch.dsl import (
     to_tokens,
 )
 
+from optsearch.envs import ENV_ID  # registers optsearch/OptimizerSearch-v0 with Gymnasium
+
 __version__ = "0.1.0"
 
 __all__ = [
     "DSLOptimizer",
+    "ENV_ID",
     "NAMED_RULES",
     "ParseError",
     "__version__",

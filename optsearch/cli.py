@@ -185,6 +185,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.baselines:
         rules += [(name, resolve_rule(name)) for name in BASELINE_NAMES]
     config = _eval_config(args, screen=args.screen, hurdle=args.hurdle)
+    if args.download:
+        from optsearch.evaluation.tasks import get_task
+
+        get_task(config.task, data_dir=args.data_dir, download=True)
     with Evaluator(config, store=args.store, backend=args.backend, workers=args.workers, data_dir=args.data_dir) as evaluator:
         results = evaluator.evaluate([expr for _, expr in rules], seed=args.seed, searcher="eval", run_id="eval")
     if args.json:
@@ -234,6 +238,7 @@ def _add_eval_commands(commands) -> None:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--store", default=None, help="SQLite results store to record into and reuse")
     evaluate.add_argument("--data-dir", default=None, help="where datasets such as CIFAR-10 live")
+    evaluate.add_argument("--download", action="store_true", help="download the dataset (CIFAR-10) if missing")
     evaluate.add_argument("--baselines", action="store_true", help="also evaluate adam, momentum and sgd")
     evaluate.add_argument("--backend", choices=("serial", "process", "ray"), default="serial")
     evaluate.add_argument("--workers", type=_positive_int, default=None)
@@ -246,6 +251,191 @@ def _add_eval_commands(commands) -> None:
     show.add_argument("--top", type=_positive_int, default=10)
     show.add_argument("--json", action="store_true", help="one JSON object per evaluation")
     show.set_defaults(handler=cmd_show)
+
+
+# ------------------------------------------------------------------------------------------------
+# search
+# ------------------------------------------------------------------------------------------------
+class _SearchProgress:
+    """A one-line live display: proposals, trainings, best reward so far and the best rule."""
+
+    def __init__(self, budget: int, evaluator, enabled: bool):
+        self.budget = budget
+        self.evaluator = evaluator
+        self.enabled = enabled
+        self._progress = None
+
+    def __enter__(self) -> "_SearchProgress":
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("proposals"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("search", total=self.budget, status="")
+        return self
+
+    def __call__(self, done: int, results) -> None:
+        if self._progress is None:
+            return
+        best = max(results, key=lambda r: r.reward) if results else None
+        status = f"trainings {self.evaluator.trainings}"
+        if best is not None:
+            status += f"  best {best.reward:.4f}  {best.canonical[:60]}"
+        self._progress.update(self._task, completed=done, status=status)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _print_top(results, k: int) -> None:
+    from optsearch.dsl import parse
+
+    seen: set[str] = set()
+    print(f"{'#':>3}  {'reward':>7}  {'test':>6}  {'status':8s} rule  |  LaTeX")
+    for result in sorted(results, key=lambda r: -r.reward):
+        if result.canonical in seen:
+            continue
+        seen.add(result.canonical)
+        try:
+            latex = to_latex(parse(result.canonical))
+        except ParseError:
+            latex = ""
+        print(f"{len(seen):>3}  {result.reward:7.4f}  {result.test_acc:6.4f}  {result.status:8s} {result.canonical}  |  {latex}")
+        if len(seen) == k:
+            break
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Run one searcher to a budget of proposals; resumable through the store."""
+    import optsearch.searchers  # noqa: F401  (registers the searchers)
+    from optsearch.evaluation.evaluator import Evaluator
+    from optsearch.registry_entries import SEARCHERS
+    from optsearch.searchers import run_named_search
+
+    if args.searcher not in SEARCHERS:
+        raise UsageError(f"unknown searcher {args.searcher!r}; searchers are {', '.join(SEARCHERS)}")
+    config = _eval_config(args, screen=not args.no_screen, hurdle=not args.no_hurdle)
+    seed_rules = tuple(r for r in (args.seed_rules or "").split(",") if r)
+    for rule in seed_rules:
+        _rule_from_argument(rule)  # reject a bad seed rule before any work
+    with Evaluator(
+        config, store=args.store, backend=args.backend, workers=args.workers, address=args.address, data_dir=args.data_dir
+    ) as evaluator:
+        with _SearchProgress(args.budget, evaluator, enabled=not args.quiet) as progress:
+            outcome = run_named_search(
+                args.searcher,
+                evaluator,
+                budget=args.budget,
+                seed=args.seed,
+                groups=args.groups,
+                batch_size=args.batch_size,
+                seed_rules=seed_rules,
+                progress=progress,
+            )
+    cached = sum(r.cached for r in outcome.results)
+    print(
+        f"{outcome.searcher} seed {outcome.seed}: {len(outcome.results)} proposals, "
+        f"{cached} cache hits, run {outcome.run_id!r} in {args.store}"
+    )
+    _print_top(outcome.results, args.top)
+    return 0
+
+
+def _add_search_command(commands) -> None:
+    search = commands.add_parser("search", help="run one searcher to a budget of proposals (resumable)")
+    search.add_argument("--searcher", required=True, help="a registered searcher (see `optsearch list`)")
+    search.add_argument("--budget", type=_positive_int, default=100, help="rule proposals to resolve")
+    search.add_argument("--task", default=None, help="task name (default: the embedded default)")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--store", default="optsearch.sqlite", help="SQLite results store (resumes a run)")
+    search.add_argument("--backend", choices=("serial", "process", "ray"), default="process")
+    search.add_argument("--workers", type=_positive_int, default=None)
+    search.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
+    search.add_argument("--groups", type=_positive_int, default=3, help="5-token groups per rule")
+    search.add_argument("--batch-size", type=_positive_int, default=8, help="proposals per ask (ask/tell searchers)")
+    search.add_argument("--steps", type=_positive_int, default=None, help="optimizer steps per child")
+    search.add_argument("--data-dir", default=None)
+    search.add_argument("--seed-rules", default="", help="comma-separated rules told first, e.g. adam,powersign")
+    search.add_argument("--no-screen", action="store_true")
+    search.add_argument("--no-hurdle", action="store_true")
+    search.add_argument("--top", type=_positive_int, default=5)
+    search.add_argument("--quiet", action="store_true", help="no progress display")
+    search.set_defaults(handler=cmd_search)
+
+
+# ------------------------------------------------------------------------------------------------
+# compare
+# ------------------------------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run searchers × seeds against one evaluator and store; write curves, summary, leaderboard."""
+    import time
+    from pathlib import Path
+
+    import optsearch.searchers  # noqa: F401  (registers the searchers)
+    from optsearch.registry_entries import SEARCHERS
+    from optsearch.searchers.compare import DEFAULT_SEARCHERS, CompareConfig, run_comparison
+
+    names = tuple(n for n in (args.searchers or ",".join(DEFAULT_SEARCHERS)).split(",") if n)
+    unknown = [n for n in names if n not in SEARCHERS]
+    if unknown:
+        raise UsageError(f"unknown searcher {unknown[0]!r}; searchers are {', '.join(SEARCHERS)}")
+    defaults = CompareConfig()
+    compare = CompareConfig(
+        searchers=names,
+        budget=args.budget or defaults.budget,
+        seeds=args.seeds or defaults.seeds,
+        groups=args.groups or defaults.groups,
+    )
+    out = Path(args.out)
+    store = args.store or str(out / "results.sqlite")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def progress(name: str, seed: int, done: int, results) -> None:
+        if not args.quiet and done == compare.budget:
+            best = max(r.reward for r in results)
+            print(f"[{time.perf_counter() - started:6.0f}s] {name:14s} seed {seed}: {done} proposals, best {best:.4f}", flush=True)
+
+    outcome = run_comparison(
+        compare,
+        _eval_config(args, screen=True, hurdle=True),
+        out,
+        store=store,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
+        data_dir=args.data_dir,
+        progress=progress,
+    )
+    print((out / "summary.md").read_text())
+    print(f"wrote {', '.join(str(p) for p in outcome.files.values())} in {outcome.wall_s:.0f} s")
+    return 0
+
+
+def _add_compare_command(commands) -> None:
+    compare = commands.add_parser("compare", help="compare searchers over seeds: curves, statistics, leaderboard")
+    compare.add_argument("--searchers", default=None, help="comma-separated (default: reinforce,ppo,gp,random,evolution)")
+    compare.add_argument("--budget", type=_positive_int, default=None, help="proposals per searcher and seed")
+    compare.add_argument("--seeds", type=_positive_int, default=None, help="seeds per searcher")
+    compare.add_argument("--task", default=None, help="task name (default: the embedded default)")
+    compare.add_argument("--steps", type=_positive_int, default=None, help="optimizer steps per child")
+    compare.add_argument("--groups", type=_positive_int, default=None, help="5-token groups per rule")
+    compare.add_argument("--out", default="compare-out", help="folder for the report")
+    compare.add_argument("--store", default=None, help="results store (default: OUT/results.sqlite; resumes)")
+    compare.add_argument("--backend", choices=("serial", "process", "ray"), default="process")
+    compare.add_argument("--workers", type=_positive_int, default=None)
+    compare.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
+    compare.add_argument("--data-dir", default=None)
+    compare.add_argument("--quiet", action="store_true")
+    compare.set_defaults(handler=cmd_compare)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -272,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Later commands (eval, search, compare, show, transfer) add themselves here.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_eval_commands]
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_eval_commands, _add_search_command, _add_compare_command]
 
 # Exceptions that mean "the user's input is wrong", reported without a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (UsageError, ParseError, TokenError, FileNotFoundError, StoreError)

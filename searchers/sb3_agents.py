@@ -142,7 +142,9 @@ def run_sb3(
         blob = store.load_checkpoint(run_id, CHECKPOINT)
         if blob is not None:
             _load_policy(model, blob)
-    folder = Path(log_dir or "runs") / run_id
+    if log_dir is None:  # beside the store, so a run's logs travel with its results
+        log_dir = str(Path(store.path).parent / "runs") if store is not None else "runs"
+    folder = Path(log_dir) / run_id
     from stable_baselines3.common.logger import configure
 
     formats = ["csv"] + (["tensorboard"] if importlib.util.find_spec("tensorboard") else [])
