@@ -50,12 +50,15 @@ class DSLOptimizer(torch.optim.Optimizer):
         self.rule = resolve_rule(rule)
         self.update_rule = compile_rule(self.rule, config)
         super().__init__(params, {"lr": lr, "total_steps": total_steps})
-        if self.update_rule.needs_total_steps:
-            for group in self.param_groups:
-                if not group["total_steps"] or group["total_steps"] < 1:
-                    raise ValueError(f"rule {self.rule} uses a decay schedule: give total_steps >= 1")
         self.seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group; a rule with a decay schedule needs ``total_steps`` in every group."""
+        super().add_param_group(param_group)
+        total = self.param_groups[-1]["total_steps"]
+        if self.update_rule.needs_total_steps and (not total or total < 1):
+            raise ValueError(f"rule {self.rule} uses a decay schedule: give total_steps >= 1")
 
     def _generator(self, device: torch.device) -> Optional[torch.Generator]:
         if self.seed is None:
@@ -63,6 +66,22 @@ class DSLOptimizer(torch.optim.Optimizer):
         if device not in self._generators:
             self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
         return self._generators[device]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Torch's optimizer state plus the generators of ``noise``/``drop`` (when seeded)."""
+        state = super().state_dict()
+        state["generators"] = {str(device): gen.get_state() for device, gen in self._generators.items()}
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`, random streams included, so a resumed run continues exactly."""
+        state_dict = dict(state_dict)
+        generators = state_dict.pop("generators", {})
+        super().load_state_dict(state_dict)
+        for device, generator_state in generators.items():
+            generator = self._generator(torch.device(device))
+            if generator is not None:
+                generator.set_state(generator_state)
 
     @torch.no_grad()
     def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:  # type: ignore[override]

@@ -364,3 +364,46 @@ def test_cuda_matches_cpu(rule):
     for value in restored.state.values():
         for name in restored.update_rule.buffers:
             assert value[name].is_cuda
+
+
+def test_state_dict_carries_the_random_stream_of_a_seeded_stochastic_rule():
+    import io
+
+    from optsearch.dsl import DSLOptimizer
+
+    def make(seed_params):
+        torch.manual_seed(seed_params)
+        w = torch.nn.Parameter(torch.randn(50))
+        return w, DSLOptimizer([w], "drop(g, 0.5) + noise", lr=0.1, seed=7)
+
+    def advance(w, opt, steps):
+        for _ in range(steps):
+            opt.zero_grad()
+            (w**2).sum().backward()
+            opt.step()
+
+    w, opt = make(0)
+    advance(w, opt, 5)
+    buffer = io.BytesIO()
+    torch.save({"opt": opt.state_dict(), "w": w.detach().clone()}, buffer)
+    advance(w, opt, 5)
+    expected = w.detach().clone()
+
+    saved = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
+    w2, opt2 = make(1)
+    with torch.no_grad():
+        w2.copy_(saved["w"])
+    opt2.load_state_dict(saved["opt"])
+    advance(w2, opt2, 5)
+    assert torch.equal(w2.detach(), expected)
+
+
+def test_an_added_param_group_without_total_steps_is_refused_for_a_schedule_rule():
+    from optsearch.dsl import DSLOptimizer
+
+    first, second = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    opt = DSLOptimizer([first], "powersign-ld", lr=0.1, total_steps=10)
+    with pytest.raises(ValueError, match="total_steps"):
+        opt.add_param_group({"params": [second], "total_steps": None})
+    opt.add_param_group({"params": [second], "total_steps": 20})
+    assert opt.param_groups[1]["total_steps"] == 20
