@@ -55,10 +55,10 @@ class DSLOptimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group; a rule with a decay schedule needs ``total_steps`` in every group."""
-        super().add_param_group(param_group)
-        total = self.param_groups[-1]["total_steps"]
+        total = param_group.get("total_steps", self.defaults["total_steps"])
         if self.update_rule.needs_total_steps and (not total or total < 1):
             raise ValueError(f"rule {self.rule} uses a decay schedule: give total_steps >= 1")
+        super().add_param_group(param_group)
 
     def _generator(self, device: torch.device) -> Optional[torch.Generator]:
         if self.seed is None:
