@@ -90,10 +90,15 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(float(value)):
             return "—"
-        if float(value).is_integer() and abs(value) < 1e9 and digits == 0:
-            return str(int(value))
         return f"{float(value):.{digits}f}"
     return str(value)
+
+
+def _fmt_count(value: Optional[float]) -> str:
+    """A median count: an integer, or one decimal for a half."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
 def _cell(text: str) -> str:
@@ -242,7 +247,7 @@ def write_summary(
                     _fmt(row.get("final_iqm")),
                     f"[{_fmt(row.get('ci_low'))}, {_fmt(row.get('ci_high'))}]",
                     p_text,
-                    _fmt(row.get("median_proposals_to_adam"), 1),
+                    _fmt_count(row.get("median_proposals_to_adam")),
                     _fmt(row.get("unique_trainings")),
                     "—" if share is None else f"{100 * share:.1f}%",
                     _fmt(row.get("best_reward")),
@@ -322,13 +327,12 @@ def plot_curves(
 ) -> Path:
     """Write ``curves.png``: best-so-far reward vs proposals and vs wall time (IQM and band per searcher)."""
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global state, any backend
 
     path = Path(path)
-    fig, (ax_p, ax_t) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(13, 5.4), layout="constrained")
+    ax_p, ax_t = fig.subplots(1, 2)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     all_runs = [run for per_seed in runs.values() for run in per_seed]
     grid = stats.time_grid(all_runs, TIME_POINTS)
     for i, (name, per_seed) in enumerate(runs.items()):
@@ -364,10 +368,10 @@ def plot_curves(
         ax.grid(alpha=0.3)
     ax_p.set_title(f"vs proposals (IQM over seeds, {level} bootstrap CI)")
     ax_t.set_title("vs wall time")
-    ax_p.legend(loc="lower right", fontsize=8)
+    handles, labels = ax_p.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4) or 1, fontsize=9)
     fig.suptitle("Search strategies" + (f" on {task}" if task else "") + ": best-so-far validation reward")
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

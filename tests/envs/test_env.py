@@ -110,3 +110,14 @@ def test_vector_env_evaluates_each_finished_batch_in_one_call_and_honours_the_bu
     assert vec.remaining == 0 and len(vec.results) == 6
     assert [info.get("over_budget", False) for info in infos] == [False, False, True, True]
     assert vec.env_method("action_masks")[0].shape == (vec.space.n_actions,)
+
+
+def test_works_in_a_gymnasium_vector_env(evaluator):
+    envs = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="sync", evaluator=evaluator, groups=1)
+    obs, infos = envs.reset(seed=0)
+    assert obs.shape == (2, 6)
+    for _ in range(5):
+        actions = np.array([int(np.flatnonzero(mask)[0]) for mask in infos["action_mask"]])
+        obs, rewards, terminated, truncated, infos = envs.step(actions)
+    assert terminated.all() and (rewards >= 0).all()
+    envs.close()
