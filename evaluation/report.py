@@ -245,7 +245,7 @@ def write_summary(
                     _fmt(row.get("seeds")),
                     _fmt(row.get("budget")),
                     _fmt(row.get("final_iqm")),
-                    f"[{_fmt(row.get('ci_low'))}, {_fmt(row.get('ci_high'))}]",
+                    "—" if row.get("ci_low") is None else f"[{_fmt(row.get('ci_low'))}, {_fmt(row.get('ci_high'))}]",
                     p_text,
                     _fmt_count(row.get("median_proposals_to_adam")),
                     _fmt(row.get("unique_trainings")),
@@ -360,6 +360,8 @@ def plot_curves(
         style = BASELINE_STYLE.get(name, "--")
         for ax in (ax_p, ax_t):
             ax.axhline(value, color="0.3", ls=style, lw=1.2, label=f"{name} baseline ({value:.3f})")
+            ax.annotate(name, xy=(1.0, value), xycoords=("axes fraction", "data"), xytext=(-3, 2),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=8, color="0.3")
     level = f"{round(confidence * 100):d}%"
     ax_p.set_xlabel("proposals")
     ax_t.set_xlabel("cumulative evaluation wall time (s)")

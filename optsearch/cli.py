@@ -439,6 +439,71 @@ def _add_compare_command(commands) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# transfer
+# ------------------------------------------------------------------------------------------------
+def cmd_transfer(args: argparse.Namespace) -> int:
+    """DeepOBS-style transfer of rules (or a store's leaderboard) to a larger task."""
+    from pathlib import Path
+
+    from optsearch.evaluation.transfer import TransferConfig, rules_from_store, transfer
+
+    rules: dict[str, str] = {}
+    for text in args.rules:
+        rules[text] = str(_rule_from_argument(text))
+    if args.store:
+        if not Path(args.store).exists():
+            raise UsageError(f"no results store at {args.store}")
+        rules.update(rules_from_store(args.store, args.top))
+    if not rules:
+        raise UsageError("name at least one rule, or --store with a leaderboard to transfer")
+    try:
+        config = TransferConfig(
+            task=args.task,
+            model=args.model,
+            seeds=tuple(range(1, args.seeds + 1)),
+            steps=args.steps,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            augment=args.augment,
+            weight_decay=args.weight_decay,
+            num_threads=1 if args.device == "cpu" else None,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+    def progress(done: int, total: int, record) -> None:
+        if not args.quiet:
+            print(f"[{done}/{total}] {record.rule} lr {record.lr:g} seed {record.seed}: {record.status}", flush=True)
+
+    result = transfer(rules, config, data_dir=args.data_dir, download=args.download, device=args.device, progress=progress)
+    files = result.write(Path(args.out))
+    print(files["md"].read_text())
+    print("wrote " + ", ".join(str(p) for p in files.values()))
+    return 0
+
+
+def _add_transfer_command(commands) -> None:
+    transfer = commands.add_parser("transfer", help="evaluate rules on a larger task with the DeepOBS protocol")
+    transfer.add_argument("rules", nargs="*", help="rules (text or names); adam, momentum and sgd are always added")
+    transfer.add_argument("--task", required=True, help="digits, mnist1d or cifar10")
+    transfer.add_argument("--model", default="paper", help="paper, resnet (WRN-16-2) or wrn-DEPTH-WIDTH")
+    transfer.add_argument("--store", default=None, help="also transfer the top rules of this results store")
+    transfer.add_argument("--top", type=_positive_int, default=3, help="how many rules to take from --store")
+    transfer.add_argument("--seeds", type=_positive_int, default=3, help="seeds at the best learning rate")
+    transfer.add_argument("--steps", type=_positive_int, default=None)
+    transfer.add_argument("--epochs", type=float, default=None)
+    transfer.add_argument("--batch-size", type=_positive_int, default=None)
+    transfer.add_argument("--augment", action="store_true", help="random crops and flips (image tasks)")
+    transfer.add_argument("--weight-decay", type=float, default=0.0)
+    transfer.add_argument("--device", default="cpu", help="cpu or cuda")
+    transfer.add_argument("--data-dir", default=None)
+    transfer.add_argument("--download", action="store_true", help="download the dataset (CIFAR-10) if missing")
+    transfer.add_argument("--out", default="transfer-out")
+    transfer.add_argument("--quiet", action="store_true")
+    transfer.set_defaults(handler=cmd_transfer)
+
+
+# ------------------------------------------------------------------------------------------------
 # the parser
 # ------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
@@ -462,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Later commands (eval, search, compare, show, transfer) add themselves here.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_eval_commands, _add_search_command, _add_compare_command]
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_eval_commands, _add_search_command, _add_compare_command, _add_transfer_command]
 
 # Exceptions that mean "the user's input is wrong", reported without a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (UsageError, ParseError, TokenError, FileNotFoundError, StoreError)

@@ -78,12 +78,12 @@ def _leaderboard(
         for seed in seeds:  # one batch per seed, so the workers train the rules in parallel
             per_seed.append(evaluator.evaluate(exprs, seed=seed, searcher="leaderboard", run_id="leaderboard"))
     rows = []
-    for index, ((_, searcher, val_reward), expr) in enumerate(zip(entries, exprs)):
+    for index, ((text, searcher, val_reward), expr) in enumerate(zip(entries, exprs)):
         results = [batch[index] for batch in per_seed]
         tests = [r.test_acc for r in results]
         rows.append(
             {
-                "rule": str(expr),
+                "rule": text if searcher == "baseline" else str(expr),  # baselines by name
                 "latex": to_latex(expr),
                 "searcher": searcher,
                 "val_reward": val_reward if val_reward is not None else statistics.fmean(r.reward for r in results),

@@ -70,3 +70,18 @@ def test_eval_json_and_show(tmp_path, capsys):
         assert key in rows[0]
     assert main(["show", store, "--top", "2"]) == 0
     assert "adam" in capsys.readouterr().out
+
+
+def test_transfer_command_writes_its_table(tmp_path, capsys):
+    out = tmp_path / "transfer"
+    args = ["transfer", "powersign", "--task", "digits", "--steps", "20", "--seeds", "2", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "powersign" in printed and "adam" in printed
+    for name in ("transfer.md", "transfer.csv", "transfer_curves.png"):
+        assert (out / name).exists()
+
+
+def test_transfer_without_rules_is_a_usage_error():
+    completed = run_cli("transfer", "--task", "digits")
+    assert completed.returncode == 2 and "name at least one rule" in completed.stderr
