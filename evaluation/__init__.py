@@ -1,0 +1,22 @@
+"""The reward and everything around it: tasks, the child network, the trainer, the screen, the
+shared evaluator with its cache, the durable results store, the workers, and the reports."""
+
+from .config import EvalConfig
+from .evaluator import Evaluator
+from .executor import make_executor
+from .records import EvalResult, LRResult
+from .store import ResultStore, StoreError
+from .tasks import DEFAULT_TASK, TASKS, get_task
+
+__all__ = [
+    "DEFAULT_TASK",
+    "EvalConfig",
+    "EvalResult",
+    "Evaluator",
+    "LRResult",
+    "ResultStore",
+    "StoreError",
+    "TASKS",
+    "get_task",
+    "make_executor",
+]

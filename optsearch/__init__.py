@@ -20,12 +20,19 @@ from optsearch.dsl import (
 )
 
 from optsearch.envs import ENV_ID  # registers optsearch/OptimizerSearch-v0 with Gymnasium
+from optsearch.evaluation import EvalConfig, EvalResult, Evaluator, ResultStore
+from optsearch.searchers import Searcher, register_searcher, run_named_search
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DSLOptimizer",
     "ENV_ID",
+    "EvalConfig",
+    "EvalResult",
+    "Evaluator",
+    "ResultStore",
+    "Searcher",
     "NAMED_RULES",
     "ParseError",
     "__version__",
@@ -33,6 +40,8 @@ __all__ = [
     "fingerprint",
     "from_tokens",
     "parse",
+    "register_searcher",
+    "run_named_search",
     "to_latex",
     "to_tokens",
 ]

@@ -39,7 +39,7 @@ class CompareConfig:
 
     searchers: tuple[str, ...] = DEFAULT_SEARCHERS
     budget: int = 48
-    seeds: int = 3
+    seeds: int = 5
     groups: int = 2
     batch_size: int = 8
     leaderboard_size: int = 5

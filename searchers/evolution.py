@@ -16,6 +16,8 @@ from optsearch.evaluation.records import EvalResult
 
 from .base import Searcher
 
+MUTATION_TRIES = 20
+
 
 class RegularizedEvolution(Searcher):
     """Tournament selection, one-token mutation, ageing."""
@@ -32,12 +34,22 @@ class RegularizedEvolution(Searcher):
         self._asked: dict[Expr, tuple[str, ...]] = {}
 
     def mutate(self, tokens: Sequence[str]) -> tuple[str, ...]:
-        """Replace one token by another valid token at its position (the rest stays valid)."""
-        tokens = list(tokens)
-        position = self.rng.randrange(len(tokens))
-        choices = [t for t in valid_tokens(tokens[:position], self.groups) if t != tokens[position]]
-        tokens[position] = self.rng.choice(choices)
-        return tuple(tokens)
+        """Replace one token by another valid token at its position (the rest stays valid).
+
+        A token in a dead branch (an unused group, the ignored side of a pass-through) changes
+        nothing, and the copy would only spend budget as a cache hit: such mutations are redrawn,
+        up to :data:`MUTATION_TRIES` times, until the decoded rule differs from the parent's.
+        """
+        parent = from_tokens(tokens)
+        child = list(tokens)
+        for _ in range(MUTATION_TRIES):
+            child = list(tokens)
+            position = self.rng.randrange(len(child))
+            choices = [t for t in valid_tokens(child[:position], self.groups) if t != child[position]]
+            child[position] = self.rng.choice(choices)
+            if from_tokens(child) != parent:
+                break
+        return tuple(child)
 
     def ask(self, n: int) -> list[Expr]:
         proposals = []
