@@ -66,12 +66,23 @@ def _baseline_rewards(evaluator: Evaluator, seeds: Sequence[int]) -> dict[str, f
 
 
 def _leaderboard(
-    top: Sequence[EvalResult], config: EvalConfig, store, backend, workers, data_dir, seeds: Sequence[int]
+    top: Sequence[EvalResult],
+    baselines: dict[str, float],
+    config: EvalConfig,
+    store,
+    backend,
+    workers,
+    data_dir,
+    seeds: Sequence[int],
 ) -> list[dict]:
-    """Re-train the top rules and the baselines over ``seeds`` with full training."""
+    """Re-train the top rules and the baselines over ``seeds`` with full training.
+
+    A rule's validation reward is the one it had in the search; a baseline's is its mean over the
+    search seeds, so the column compares like with like.
+    """
     full = replace(config, screen=False, hurdle=False)
     entries = [(r.canonical, r.searcher, r.reward) for r in top]
-    entries += [(name, "baseline", None) for name in BASELINE_NAMES]
+    entries += [(name, "baseline", baselines[name]) for name in BASELINE_NAMES]
     exprs = [resolve_rule(text) for text, _, _ in entries]
     per_seed = []
     with Evaluator(full, store=store, backend=backend, workers=workers, data_dir=data_dir) as evaluator:
@@ -86,7 +97,7 @@ def _leaderboard(
                 "rule": text if searcher == "baseline" else str(expr),  # baselines by name
                 "latex": to_latex(expr),
                 "searcher": searcher,
-                "val_reward": val_reward if val_reward is not None else statistics.fmean(r.reward for r in results),
+                "val_reward": val_reward,
                 "test_mean": statistics.fmean(tests),
                 "test_std": statistics.pstdev(tests),
                 "seeds": len(seeds),
@@ -138,7 +149,7 @@ def run_comparison(
         baselines = _baseline_rewards(evaluator, seeds)
         resolved = evaluator.config
     top = leaderboard_rows(runs, compare.leaderboard_size)
-    leaderboard = _leaderboard(top, resolved, store, backend, workers, data_dir, compare.leaderboard_seeds)
+    leaderboard = _leaderboard(top, baselines, resolved, store, backend, workers, data_dir, compare.leaderboard_seeds)
     files = write_report(runs, baselines, out_dir, reference="random", leaderboard=leaderboard)
     rosenbrock_rules = {r.canonical: r.canonical for r in top[:3]}
     files["rosenbrock"] = plot_rosenbrock(rosenbrock_rules, out_dir / "rosenbrock.png")
