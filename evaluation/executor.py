@@ -95,6 +95,19 @@ def _exit_description(exitcode: Optional[int]) -> str:
     return f"exit status {exitcode}"
 
 
+def _retry_or_crash(pending, index: int, attempt: int, started: float, death: str) -> Optional[JobOutcome]:
+    """The policy for a job whose worker died: requeue it once; after the last attempt, a crash."""
+    if attempt < MAX_ATTEMPTS:
+        pending.appendleft((index, attempt + 1))
+        return None
+    return JobOutcome(
+        error=f"{death} running job {index} on each of {attempt} attempts",
+        kind=CRASH,
+        attempts=attempt,
+        wall_s=time.monotonic() - started,
+    )
+
+
 def _limit_torch_threads() -> None:
     """``torch.set_num_threads(1)`` when torch is already imported (never imports it)."""
     torch = sys.modules.get("torch")
@@ -463,18 +476,11 @@ class ProcessExecutor(Executor):
                     # The pipe closed or the process ended without a reply: the worker died.
                     exitcode = self._reap(worker)
                     del busy[worker]
-                    if attempt < MAX_ATTEMPTS:
-                        pending.appendleft((index, attempt + 1))
-                    else:
-                        yield index, JobOutcome(
-                            error=(
-                                f"the worker process died running job {index} "
-                                f"({_exit_description(exitcode)}) on each of {attempt} attempts"
-                            ),
-                            kind=CRASH,
-                            attempts=attempt,
-                            wall_s=time.monotonic() - started,
-                        )
+                    crash = _retry_or_crash(
+                        pending, index, attempt, started, f"the worker process died ({_exit_description(exitcode)})"
+                    )
+                    if crash is not None:
+                        yield index, crash
                 # 3. kill jobs past their deadline
                 now = time.monotonic()
                 for worker, (index, attempt, seq, started, deadline) in list(busy.items()):
@@ -685,18 +691,11 @@ class RayExecutor(Executor):
                         )
                     except exceptions.RayError as error:  # the actor process (or its node) died
                         self._kill(actor)
-                        if attempt < MAX_ATTEMPTS:
-                            pending.appendleft((index, attempt + 1))
-                        else:
-                            yield index, JobOutcome(
-                                error=(
-                                    f"the Ray worker died running job {index} on each of "
-                                    f"{attempt} attempts ({type(error).__name__})"
-                                ),
-                                kind=CRASH,
-                                attempts=attempt,
-                                wall_s=time.monotonic() - started,
-                            )
+                        crash = _retry_or_crash(
+                            pending, index, attempt, started, f"the Ray worker died ({type(error).__name__})"
+                        )
+                        if crash is not None:
+                            yield index, crash
                     else:
                         self._idle.append(actor)
                         yield index, JobOutcome(
