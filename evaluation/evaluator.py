@@ -71,7 +71,6 @@ class Evaluator:
         )
         self._memory: dict[tuple[str, int], EvalResult] = {}
         self._screen_verdicts: dict[str, bool] = {}
-        self.proposals = 0
         self.trainings = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -124,7 +123,6 @@ class Evaluator:
         waiting: dict[str, list[int]] = {}  # fingerprint -> indices of proposals awaiting training
         jobs: list[tuple[int, TrainJob]] = []
         identities: list[dict] = []
-        self.proposals += len(exprs)
         for index, expr in enumerate(exprs):
             started = time.perf_counter()
             identity = {

@@ -108,6 +108,16 @@ def _retry_or_crash(pending, index: int, attempt: int, started: float, death: st
     )
 
 
+def _timed_out(index: int, attempt: int, started: float, now: float, limit_s: float) -> JobOutcome:
+    """The outcome of a job killed for running past ``limit_s`` (never retried)."""
+    return JobOutcome(
+        error=f"job {index} exceeded the time limit of {limit_s:g} s",
+        kind=TIMEOUT,
+        attempts=attempt,
+        wall_s=now - started,
+    )
+
+
 def _limit_torch_threads() -> None:
     """``torch.set_num_threads(1)`` when torch is already imported (never imports it)."""
     torch = sys.modules.get("torch")
@@ -487,12 +497,7 @@ class ProcessExecutor(Executor):
                     if deadline is not None and now >= deadline and worker in busy:
                         del busy[worker]
                         self._discard(worker)
-                        yield index, JobOutcome(
-                            error=f"job {index} exceeded the time limit of {self.job_timeout_s:g} s",
-                            kind=TIMEOUT,
-                            attempts=attempt,
-                            wall_s=now - started,
-                        )
+                        yield index, _timed_out(index, attempt, started, now, self.job_timeout_s)
         finally:
             # Abandoned (or interrupted) before the end: kill what still runs.
             for worker in list(busy):
@@ -707,12 +712,7 @@ class RayExecutor(Executor):
                         if now - started >= self.job_timeout_s:
                             del busy[ref]
                             self._kill(actor)
-                            yield index, JobOutcome(
-                                error=f"job {index} exceeded the time limit of {self.job_timeout_s:g} s",
-                                kind=TIMEOUT,
-                                attempts=attempt,
-                                wall_s=now - started,
-                            )
+                            yield index, _timed_out(index, attempt, started, now, self.job_timeout_s)
         finally:
             for actor, *_ in busy.values():  # abandoned before the end: kill what still runs
                 self._kill(actor)

@@ -13,7 +13,7 @@ from typing import Optional
 
 from optsearch.dsl import parse
 
-from .config import EvalConfig
+from .config import FLOOR_REWARD, EvalConfig
 from .records import DIVERGED, HURDLE, NAN, OK, TIMEOUT, LRResult
 
 
@@ -67,7 +67,6 @@ def aggregate(per_lr: tuple[LRResult, ...], floor: float) -> tuple[str, float, O
 
 def run_train_job(job: TrainJob) -> TrainOutcome:
     """Train the rule at every learning rate of the grid, with the early hurdle if enabled."""
-    from .config import FLOOR_REWARD
     from .trainer import train_rule
 
     start = time.perf_counter()
