@@ -7,6 +7,8 @@ them in parallel (a ``DummyVecEnv`` of :class:`OptimizerSearchEnv` would train t
 ``budget`` (optional) caps the number of rules evaluated: in the batch that reaches it only the
 first rules are evaluated; the others end with reward 0, ``info["over_budget"] = True`` and are
 not recorded, and ``remaining`` becomes 0 so a callback can stop learning exactly there.
+``indices`` (optional) are the run's proposal indices to give the rules, in order (a resumed run
+passes those it has no result for).
 Observations, masks and the treatment of invalid actions are those of
 :class:`~.optimizer_search_env.OptimizerSearchEnv` (shared through :class:`~.dynamics.RuleSpace`).
 """
@@ -37,6 +39,7 @@ class BatchedRuleVecEnv(VecEnv):
         searcher: str = "vec-env",
         run_id: str = "",
         budget: Optional[int] = None,
+        indices: Optional[Sequence[int]] = None,
     ):
         self.space = RuleSpace(groups)
         self.render_mode = None
@@ -50,6 +53,7 @@ class BatchedRuleVecEnv(VecEnv):
         self.searcher = searcher
         self.run_id = run_id
         self.remaining = budget
+        self._indices_left = list(indices) if indices is not None else None
         self.results: list = []
         self.prefixes: list[list[str]] = [[] for _ in range(n_envs)]
         self._actions: Optional[np.ndarray] = None
@@ -80,6 +84,7 @@ class BatchedRuleVecEnv(VecEnv):
                 searcher=self.searcher,
                 run_id=self.run_id,
                 tokens=[tuple(p) for p in self.prefixes[:count]],
+                indices=self._take_indices(count),
             )
             self.results.extend(results)
             for i, result in enumerate(results):
@@ -93,6 +98,13 @@ class BatchedRuleVecEnv(VecEnv):
             infos[i]["terminal_observation"] = final[i]
             infos[i]["TimeLimit.truncated"] = False
         return self.reset(), rewards, np.ones(self.num_envs, dtype=bool), infos
+
+    def _take_indices(self, count: int) -> Optional[list[int]]:
+        """The run's next free proposal indices (None when not given)."""
+        if self._indices_left is None:
+            return None
+        taken, self._indices_left = self._indices_left[:count], self._indices_left[count:]
+        return taken
 
     def action_masks(self) -> np.ndarray:
         """``[n_envs, n_actions]`` valid actions (sb3-contrib's masking reads this)."""

@@ -28,9 +28,11 @@ from optsearch.dsl import Expr, canonical, fingerprint
 from .config import FLOOR_REWARD, EvalConfig
 from .executor import Executor, make_executor
 from .jobs import TrainJob, TrainOutcome, run_train_job
-from .records import ERROR, SCREENED, TIMEOUT, EvalResult
+from .records import CACHEABLE_STATUSES, ERROR, SCREENED, TIMEOUT, EvalResult
 from .screen import SCREEN_COST, screen_rule
-from .store import ResultStore
+from .store import ResultStore, StoreError
+
+MAX_SEED = 2**63 - 1  # what the store (SQLite INTEGER) and torch's generators hold
 
 
 class Evaluator:
@@ -71,6 +73,7 @@ class Evaluator:
         )
         self._memory: dict[tuple[str, int], EvalResult] = {}
         self._screen_verdicts: dict[str, bool] = {}
+        self._write_error: Optional[StoreError] = None
         self.trainings = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -97,10 +100,13 @@ class Evaluator:
         return hit
 
     def _remember(self, result: EvalResult) -> EvalResult:
-        if result.status != ERROR:
+        if result.status in CACHEABLE_STATUSES:
             self._memory.setdefault((result.fingerprint, result.seed), result)
-        if self.store is not None:
-            self.store.record(result)
+        if self.store is not None and self._write_error is None:
+            try:
+                self.store.record(result)
+            except StoreError as error:  # keep evaluating: the results reach the caller with it
+                self._write_error = error
         return result
 
     def _screen(self, expr: Expr, fp: str) -> bool:
@@ -117,8 +123,18 @@ class Evaluator:
         searcher: str = "",
         run_id: str = "",
         tokens: Optional[Sequence[Optional[Sequence[str]]]] = None,
+        indices: Optional[Sequence[int]] = None,
     ) -> list[EvalResult]:
-        """One result per rule, in order; every result is in the store when this returns."""
+        """One result per rule, in order; every result is in the store when this returns.
+
+        ``indices`` are the proposals' positions in the run ``run_id`` (stored with each result).
+        When the store cannot be written, every rule is still evaluated and a
+        :class:`StoreError` is raised at the end, carrying the results in ``error.results``.
+        """
+        if not 0 <= int(seed) <= MAX_SEED:
+            raise ValueError(f"seed must be between 0 and 2**63 - 1, got {seed}")
+        if indices is not None and len(indices) != len(exprs):
+            raise ValueError(f"{len(indices)} proposal indices for {len(exprs)} rules")
         results: list[Optional[EvalResult]] = [None] * len(exprs)
         waiting: dict[str, list[int]] = {}  # fingerprint -> indices of proposals awaiting training
         jobs: list[tuple[int, TrainJob]] = []
@@ -133,6 +149,7 @@ class Evaluator:
                 "searcher": searcher,
                 "run_id": run_id,
                 "tokens": tuple(tokens[index]) if tokens is not None and tokens[index] is not None else None,
+                "index": int(indices[index]) if indices is not None else None,
             }
             try:
                 identity["canonical"] = str(canonical(expr))
@@ -186,6 +203,10 @@ class Evaluator:
             results[index] = self._remember(result)
             for duplicate in waiting[identity["fingerprint"]][1:]:
                 results[duplicate] = self._remember(self._as_cache_hit(result, identities[duplicate], time.perf_counter()))
+        if self._write_error is not None:
+            error, self._write_error = self._write_error, None
+            error.results = list(results)
+            raise error
         return results  # type: ignore[return-value]
 
     @staticmethod

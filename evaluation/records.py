@@ -15,6 +15,10 @@ SCREENED = "screened"  # rejected by the cheap screen before any training on the
 HURDLE = "hurdle"  # stopped after the short first training (early hurdle)
 ERROR = "error"  # the rule or a worker failed in an unexpected way
 STATUSES = (OK, DIVERGED, NAN, TIMEOUT, SCREENED, HURDLE, ERROR)
+#: Statuses that say what the rule *is* on this (task, config, seed): a stored result with one of
+#: them answers the cache. ``timeout`` and ``error`` say what one attempt met (a loaded machine, a
+#: dead worker), so they are recorded but a later evaluation trains the rule again.
+CACHEABLE_STATUSES = (OK, DIVERGED, NAN, SCREENED, HURDLE)
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,9 @@ class EvalResult:
     ``reward`` is the best validation accuracy over the learning-rate grid (the floor reward when
     the rule failed or was screened); ``test_acc`` is the test accuracy at that learning rate and
     is never used for selection. ``cost`` is the share of one full evaluation's training compute
-    this proposal consumed (0 for a cache hit).
+    this proposal consumed (0 for a cache hit). ``index`` is the proposal's position in its run
+    (0, 1, ...; ``None`` outside a run): a run holds at most one result per index, and a resumed
+    run replays by index.
     """
 
     rule: str
@@ -58,6 +64,7 @@ class EvalResult:
     run_id: str = ""
     tokens: Optional[tuple[str, ...]] = None
     detail: str = ""
+    index: Optional[int] = None
     metrics: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_json(self) -> str:

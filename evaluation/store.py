@@ -35,23 +35,17 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
-from optsearch.evaluation.records import (
-    DIVERGED,
-    HURDLE,
-    NAN,
-    OK,
-    SCREENED,
-    TIMEOUT,
-    EvalResult,
-)
+from dataclasses import replace
 
-SCHEMA_VERSION = 1
+from optsearch.evaluation.records import CACHEABLE_STATUSES, EvalResult
 
-#: Statuses that are final: a stored result with one of them is a cache hit. ``error`` is not final
-#: (an evaluation that failed unexpectedly is retried the next time the rule is proposed).
-FINAL_STATUSES: tuple[str, ...] = (OK, DIVERGED, NAN, TIMEOUT, SCREENED, HURDLE)
+SCHEMA_VERSION = 2
+
+#: Statuses that are final: a stored result with one of them is a cache hit. ``timeout`` and
+#: ``error`` are not (a later evaluation with a larger limit, or another attempt, may do better).
+FINAL_STATUSES: tuple[str, ...] = CACHEABLE_STATUSES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -80,12 +74,15 @@ CREATE TABLE IF NOT EXISTS evaluations (
     detail      TEXT NOT NULL,
     per_lr      TEXT NOT NULL,
     created_at  TEXT NOT NULL,
-    result_json TEXT NOT NULL
+    result_json TEXT NOT NULL,
+    proposal    INTEGER
 );
 CREATE INDEX IF NOT EXISTS evaluations_cache_key
     ON evaluations (fingerprint, task, config_hash, seed);
 CREATE INDEX IF NOT EXISTS evaluations_run ON evaluations (run_id, id);
 CREATE INDEX IF NOT EXISTS evaluations_task_reward ON evaluations (task, reward);
+CREATE UNIQUE INDEX IF NOT EXISTS evaluations_run_proposal
+    ON evaluations (run_id, proposal) WHERE proposal IS NOT NULL;
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
     searcher    TEXT NOT NULL,
@@ -103,16 +100,44 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (run_id, name)
 );
+CREATE TABLE IF NOT EXISTS leases (
+    run_id    TEXT PRIMARY KEY,
+    token     TEXT NOT NULL,
+    pid       INTEGER NOT NULL,
+    host      TEXT NOT NULL,
+    heartbeat REAL NOT NULL
+);
+"""
+
+# Schema 1 had no proposal index: a run's rows get the index of their insertion order (what the
+# driver of that version assumed), and the unique index and lease table are created after it.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE evaluations ADD COLUMN proposal INTEGER;
+UPDATE evaluations SET proposal = (
+    SELECT COUNT(*) FROM evaluations AS earlier
+    WHERE earlier.run_id = evaluations.run_id AND earlier.id < evaluations.id
+) WHERE run_id != '';
 """
 
 _EVAL_COLUMNS = (
     "run_id, searcher, seed, tokens, rule, canonical, fingerprint, task, config_hash, reward, "
-    "val_acc, test_acc, lr, status, cached, cost, wall_s, detail, per_lr, created_at, result_json"
+    "val_acc, test_acc, lr, status, cached, cost, wall_s, detail, per_lr, created_at, result_json, "
+    "proposal"
 )
 
 
 class StoreError(ValueError):
-    """The path cannot be used as a results store (the message names the path)."""
+    """The results store cannot be used or written (the message names the path).
+
+    An evaluator that fails to record finished results raises it after the batch, with the
+    results it computed in ``results`` so that nothing is lost on the way to the user.
+    """
+
+    results: Optional[list] = None
+
+
+class ProposalExists(StoreError):
+    """A run already holds a result for this proposal index."""
 
 
 def utc_now() -> str:
@@ -125,6 +150,12 @@ def _finite_or_none(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _with_index(result_json: str, proposal: Optional[int]) -> EvalResult:
+    """A stored result with its proposal index from the column (migrated rows lack it in JSON)."""
+    result = EvalResult.from_json(result_json)
+    return result if result.index == proposal else replace(result, index=proposal)
 
 
 def _filters(**conditions: Any) -> tuple[str, list[Any]]:
@@ -256,6 +287,12 @@ class ResultStore:
             raise StoreError(f"{self.path}: a SQLite database but not an optsearch results store")
         conn.execute("BEGIN IMMEDIATE")
         try:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() if "meta" in tables else None
+            if row is not None and int(row[0]) == 1:  # re-read under the write lock: one migrator
+                for statement in _MIGRATE_1_TO_2.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -273,17 +310,30 @@ class ResultStore:
 
     def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         """Execute one write statement as its own committed transaction."""
+        return self._transaction(lambda conn: conn.execute(sql, params))
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``work(connection)`` in one write transaction, committed when it returns.
+
+        SQLite's failures (a read-only file, a full disk, a value it cannot hold) become a
+        :class:`StoreError` naming the path.
+        """
         with self._lock:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock now (waits up to the busy timeout)
             try:
-                cursor = conn.execute(sql, params)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return cursor
+                conn.execute("BEGIN IMMEDIATE")  # take the write lock now (waits up to the busy timeout)
+                try:
+                    answer = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.IntegrityError as error:
+                raise ProposalExists(f"{self.path}: {error}") from None
+            except (sqlite3.Error, OverflowError) as error:
+                raise StoreError(f"{self.path}: cannot write to the results store ({error})") from None
+            return answer
 
     def _query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         with self._lock:
@@ -331,7 +381,8 @@ class ResultStore:
     def record(self, result: EvalResult) -> int:
         """Store one final evaluation and commit at once; returns the new row id.
 
-        Once this returns, the row survives the writing process being killed.
+        Once this returns, the row survives the writing process being killed. A second result
+        for the same (run, proposal index) raises :class:`ProposalExists`.
         """
         row = (
             result.run_id,
@@ -355,6 +406,7 @@ class ResultStore:
             json.dumps([vars(lr) for lr in result.per_lr]),
             utc_now(),
             result.to_json(),
+            result.index,
         )
         placeholders = ", ".join("?" * len(row))
         cursor = self._write(f"INSERT INTO evaluations ({_EVAL_COLUMNS}) VALUES ({placeholders})", row)
@@ -381,10 +433,12 @@ class ResultStore:
         seed: Optional[int] = None,
         task: Optional[str] = None,
     ) -> list[EvalResult]:
-        """The stored results matching every filter given, in insertion order."""
+        """The stored results matching every filter given: one run's in proposal order, else in
+        insertion order."""
         where, params = _filters(run_id=run_id, searcher=searcher, seed=seed, task=task)
-        rows = self._query(f"SELECT result_json FROM evaluations{where} ORDER BY id", params)
-        return [EvalResult.from_json(row[0]) for row in rows]
+        order = "proposal IS NULL, proposal, id" if run_id is not None else "id"
+        rows = self._query(f"SELECT result_json, proposal FROM evaluations{where} ORDER BY {order}", params)
+        return [_with_index(row[0], row[1]) for row in rows]
 
     def iter_results(
         self,
@@ -562,6 +616,51 @@ class ResultStore:
             "SELECT blob FROM checkpoints WHERE run_id = ? AND name = ?", (run_id, name)
         )
         return bytes(rows[0][0]) if rows else None
+
+    # -------------------------------------------------------------------------------------------
+    # leases: one writing process per run (see :mod:`optsearch.evaluation.lease`)
+    # -------------------------------------------------------------------------------------------
+    def take_lease(self, run_id: str, holder: dict[str, Any], is_stale: Callable[[dict], bool]) -> Optional[dict]:
+        """Take the lease of ``run_id`` for ``holder`` (token, pid, host) in one transaction.
+
+        Returns None when taken (the run was free, held by this same process, or held by a
+        holder that ``is_stale``), else the current holder's row, untouched.
+        """
+
+        def take(conn: sqlite3.Connection) -> Optional[dict]:
+            row = conn.execute(
+                "SELECT token, pid, host, heartbeat FROM leases WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is not None:
+                current = dict(zip(("token", "pid", "host", "heartbeat"), row))
+                same_process = current["pid"] == holder["pid"] and current["host"] == holder["host"]
+                if not same_process and not is_stale(current):
+                    return current
+            conn.execute(
+                "INSERT INTO leases (run_id, token, pid, host, heartbeat) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET token = excluded.token, pid = excluded.pid, "
+                "host = excluded.host, heartbeat = excluded.heartbeat",
+                (run_id, holder["token"], holder["pid"], holder["host"], time.time()),
+            )
+            return None
+
+        return self._transaction(take)
+
+    def renew_lease(self, run_id: str, token: str) -> bool:
+        """Refresh the heartbeat of a lease this holder still has; False when it was taken over."""
+        cursor = self._write(
+            "UPDATE leases SET heartbeat = ? WHERE run_id = ? AND token = ?", (time.time(), run_id, token)
+        )
+        return cursor.rowcount == 1
+
+    def release_lease(self, run_id: str, token: str) -> None:
+        """Give the lease back (a no-op when another holder has it now)."""
+        self._write("DELETE FROM leases WHERE run_id = ? AND token = ?", (run_id, token))
+
+    def lease_holder(self, run_id: str) -> Optional[dict[str, Any]]:
+        """The current lease row of ``run_id`` (token, pid, host, heartbeat), or None."""
+        rows = self._query("SELECT token, pid, host, heartbeat FROM leases WHERE run_id = ?", (run_id,))
+        return dict(zip(("token", "pid", "host", "heartbeat"), rows[0])) if rows else None
 
     # -------------------------------------------------------------------------------------------
     # maintenance

@@ -2,21 +2,22 @@
 
 Budget = rule proposals resolved: cache hits and screened rules count, since they are what the
 searcher asked for. After every batch the searcher's state and the number of proposals told are
-checkpointed in the results store, so a search killed at any moment and started again with the
-same store, searcher, seed and run id continues where it was: proposals already evaluated (even
-those of the interrupted batch) are replayed from the store, never trained again.
+checkpointed in the results store, and every proposal is stored with its index in the run, so a
+search killed at any moment and started again with the same store, searcher, seed and run id
+continues where it was: proposals already evaluated (even those of the interrupted batch) are
+replayed from the store by index, never trained again nor recorded twice.
 """
 
 from __future__ import annotations
 
 import io
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import torch
 
-from optsearch.dsl import Expr, resolve_rule, to_tokens
+from optsearch.dsl import Expr, parse, resolve_rule, to_tokens
+from optsearch.evaluation.lease import run_lease
 from optsearch.evaluation.records import EvalResult
 
 from .base import Searcher
@@ -60,6 +61,13 @@ def _tokens_for(expr: Expr, groups: int) -> Optional[tuple[str, ...]]:
         return None
 
 
+def _proposal_record(store, run_id: str) -> dict[int, EvalResult]:
+    """The run's stored results by proposal index (empty without a store)."""
+    if store is None:
+        return {}
+    return {r.index: r for r in store.results(run_id=run_id) if r.index is not None}
+
+
 def run_search(
     searcher: Searcher,
     evaluator,
@@ -69,11 +77,19 @@ def run_search(
     batch_size: int = 8,
     seed_rules: Sequence[str] = (),
     progress: Optional[Callable[[int, list[EvalResult]], None]] = None,
+    lease_wait_s: float = 0.0,
 ) -> SearchOutcome:
     """Run ``searcher`` until exactly ``budget`` proposals are resolved by ``evaluator``.
 
     ``seed_rules`` (rule text or named rules) are evaluated first and told to the searcher; they
-    count towards the budget. ``progress(done, results)`` is called after every batch.
+    count towards the budget. ``progress(done, results)`` is called after every batch. The run is
+    written under its lease (:mod:`optsearch.evaluation.lease`): another process on the same run
+    waits ``lease_wait_s`` and then fails with ``RunLeased``.
+
+    Resuming: proposal ``i`` of the run is stored with index ``i``. The searcher restarts from its
+    last checkpoint (taken after a whole batch was told) and asks again; every proposal whose index
+    already has a result is answered from the store, so a half-finished batch is completed, never
+    recorded twice.
     """
     if budget < 1:
         raise ValueError(f"budget must be at least 1, got {budget}")
@@ -81,48 +97,48 @@ def run_search(
     run_id = run_id or default_run_id(searcher.name, seed, evaluator.task)
     store = evaluator.store
     seeds = [resolve_rule(text) for text in seed_rules]
-    history: list[EvalResult] = []
-    replay: deque[EvalResult] = deque()
-    if store is not None:
-        store.start_run(run_id, searcher.name, seed, evaluator.task, budget, {"groups": searcher.groups})
-        blob = store.load_checkpoint(run_id, CHECKPOINT)
-        recorded = store.results(run_id=run_id)
+    with run_lease(store, run_id, wait_s=lease_wait_s):
+        recorded: dict[int, EvalResult] = {}
         told = 0
-        if blob is not None:
-            checkpoint = load_state(blob)
-            searcher.load_state_dict(checkpoint["state"])
-            told = int(checkpoint["told"])
-        history = recorded[:told]
-        replay = deque(recorded[told:])
-    while len(history) < budget:
-        n = min(batch_size, budget - len(history))
-        if len(history) < len(seeds):
-            exprs = seeds[len(history) : len(history) + n]
-        else:
-            exprs = searcher.ask(n)
-        results: list[Optional[EvalResult]] = [None] * len(exprs)
-        for index, expr in enumerate(exprs):
-            if replay and replay[0].rule == str(expr):
-                results[index] = replay.popleft()
-            else:
-                replay.clear()  # the searcher diverged from the record: evaluate from here on
-        fresh = [i for i, r in enumerate(results) if r is None]
-        if fresh:
-            evaluated = evaluator.evaluate(
-                [exprs[i] for i in fresh],
-                seed=seed,
-                searcher=searcher.name,
-                run_id=run_id,
-                tokens=[_tokens_for(exprs[i], searcher.groups) for i in fresh],
-            )
-            for i, result in zip(fresh, evaluated):
-                results[i] = result
-        searcher.tell(exprs, results)  # type: ignore[arg-type]
-        history.extend(results)  # type: ignore[arg-type]
         if store is not None:
-            store.save_checkpoint(run_id, CHECKPOINT, save_state({"state": searcher.state_dict(), "told": len(history)}))
-        if progress is not None:
-            progress(len(history), history)
-    if store is not None:
-        store.finish_run(run_id)
+            store.start_run(run_id, searcher.name, seed, evaluator.task, budget, {"groups": searcher.groups})
+            recorded = _proposal_record(store, run_id)
+            blob = store.load_checkpoint(run_id, CHECKPOINT)
+            checkpoint = load_state(blob) if blob is not None else None
+            # A checkpoint is used only when every proposal it has seen is stored (a store of an
+            # older version may lack some); otherwise the searcher starts again from its seed and
+            # the stored proposals are replayed by index.
+            if checkpoint is not None and all(i in recorded for i in range(int(checkpoint["told"]))):
+                searcher.load_state_dict(checkpoint["state"])
+                told = int(checkpoint["told"])
+        history = [recorded[i] for i in range(told)][:budget]
+        while len(history) < budget:
+            start = len(history)
+            n = min(batch_size, budget - start)
+            exprs = seeds[start : start + n] if start < len(seeds) else searcher.ask(n)
+            indices = list(range(start, start + len(exprs)))
+            results: list[Optional[EvalResult]] = [recorded.get(i) for i in indices]
+            for k, result in enumerate(results):
+                if result is not None and result.rule != str(exprs[k]):
+                    exprs[k] = parse(result.rule)  # a searcher that is not deterministic: tell what was stored
+            fresh = [k for k, r in enumerate(results) if r is None]
+            if fresh:
+                evaluated = evaluator.evaluate(
+                    [exprs[k] for k in fresh],
+                    seed=seed,
+                    searcher=searcher.name,
+                    run_id=run_id,
+                    tokens=[_tokens_for(exprs[k], searcher.groups) for k in fresh],
+                    indices=[indices[k] for k in fresh],
+                )
+                for k, result in zip(fresh, evaluated):
+                    results[k] = result
+            searcher.tell(exprs, results)  # type: ignore[arg-type]
+            history.extend(results)  # type: ignore[arg-type]
+            if store is not None:
+                store.save_checkpoint(run_id, CHECKPOINT, save_state({"state": searcher.state_dict(), "told": len(history)}))
+            if progress is not None:
+                progress(len(history), history)
+        if store is not None:
+            store.finish_run(run_id)
     return SearchOutcome(run_id, searcher.name, seed, tuple(history))

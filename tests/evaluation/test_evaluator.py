@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from optsearch.dsl import parse, resolve_rule
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
-from optsearch.evaluation.records import ERROR, HURDLE, OK, SCREENED
-from optsearch.evaluation.store import ResultStore
+from optsearch.evaluation.records import ERROR, HURDLE, OK, SCREENED, TIMEOUT
+from optsearch.evaluation.store import ResultStore, StoreError
 
 QUADRATIC = EvalConfig(task="quadratic", steps=100)
 
@@ -108,3 +110,42 @@ def test_a_rule_that_cannot_be_compiled_is_recorded_as_an_error_and_the_batch_go
         assert evaluator.store.count() == 2
     assert broken.status == ERROR and broken.reward == 0.0 and "not-an-operand" in broken.detail
     assert fine.status == OK
+
+
+def test_a_timeout_is_recorded_but_a_later_evaluation_with_more_time_trains_again(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with Evaluator(replace(QUADRATIC, time_limit_s=1e-9), store=path) as evaluator:
+        (timed_out,) = evaluator.evaluate(rules("adam"), seed=0)
+        (again,) = evaluator.evaluate(rules("adam"), seed=0)  # not even this evaluator's memory serves it
+        assert evaluator.trainings == 2
+    assert timed_out.status == again.status == TIMEOUT and not again.cached
+    with Evaluator(QUADRATIC, store=path) as evaluator:
+        assert evaluator.config_hash == Evaluator(replace(QUADRATIC, time_limit_s=1e-9)).config_hash
+        (retried,) = evaluator.evaluate(rules("adam"), seed=0)
+    assert retried.status == OK and not retried.cached and retried.reward > timed_out.reward
+    with ResultStore(path) as store:
+        assert [r.status for r in store.results()] == [TIMEOUT, TIMEOUT, OK]
+
+
+def test_a_store_that_cannot_be_written_still_returns_every_finished_result(tmp_path):
+    store = ResultStore(tmp_path / "s.sqlite")
+    conn = store._connection()
+    # A real "database or disk is full": SQLite may not grow the file by one more page.
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    with Evaluator(QUADRATIC, store=store) as evaluator:
+        with pytest.raises(StoreError, match="full") as caught:
+            evaluator.evaluate(rules("adam", "sgd", "exp(g)"), seed=0, run_id="r", indices=[0, 1, 2])
+        assert evaluator.trainings == 2
+    finished = caught.value.results
+    assert [r.rule for r in finished] == ["adam", "g", "exp(g)"]  # sgd is the rule g
+    assert [r.status for r in finished[:2]] == [OK, OK] and finished[0].reward > 0.5
+    assert str(caught.value).count("\n") == 0 and str(store.path) in str(caught.value)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 10**23])
+def test_seeds_the_store_cannot_hold_are_refused_before_any_training(seed):
+    with Evaluator(QUADRATIC) as evaluator:
+        with pytest.raises(ValueError, match="seed must be between 0 and 2"):
+            evaluator.evaluate(rules("adam"), seed=seed)
+        assert evaluator.trainings == 0

@@ -27,7 +27,7 @@ from optsearch.evaluation.records import (
     EvalResult,
     LRResult,
 )
-from optsearch.evaluation.store import FINAL_STATUSES, ResultStore, StoreError
+from optsearch.evaluation.store import FINAL_STATUSES, ProposalExists, ResultStore, StoreError
 
 HERE = Path(__file__).resolve().parent
 WRITER = HERE / "_store_writer.py"
@@ -109,7 +109,8 @@ def test_store_is_in_wal_mode_with_the_expected_tables(store):
     assert {"evaluations", "runs", "checkpoints", "meta"} <= tables
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert "evaluations_cache_key" in indexes and "evaluations_run" in indexes
-    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+    assert "leases" in tables and "evaluations_run_proposal" in indexes
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
     plan = " ".join(
         str(row)
         for row in conn.execute(
@@ -149,7 +150,14 @@ def test_errored_results_are_never_cache_hits(store):
     assert store.lookup("fp-a", "mnist1d_mlp", "cfg-1", 3) == final
 
 
-@pytest.mark.parametrize("status", [OK, DIVERGED, NAN, TIMEOUT, SCREENED, HURDLE])
+def test_timeouts_are_recorded_but_never_cache_hits(store):
+    store.record(make_result(status=TIMEOUT, reward=0.0, detail="time limit"))
+    assert store.count() == 1
+    assert store.lookup("fp-a", "mnist1d_mlp", "cfg-1", 3) is None
+    assert TIMEOUT not in FINAL_STATUSES
+
+
+@pytest.mark.parametrize("status", [OK, DIVERGED, NAN, SCREENED, HURDLE])
 def test_every_final_status_is_a_cache_hit(store, status):
     assert status in FINAL_STATUSES
     result = make_result(status=status, reward=0.1)
@@ -380,3 +388,73 @@ def test_two_processes_write_one_store_at_once(tmp_path):
     # The writes really interleaved (both ran at once), judging by the row ids of each writer.
     reported = [[int(line.split()[0]) for line in out.splitlines()[:-1]] for out, _ in outputs]
     assert min(reported[1]) < max(reported[0]) and min(reported[0]) < max(reported[1])
+
+
+def _downgrade_to_schema_1(path) -> None:
+    """Turn a fresh store into what optsearch 0.1 wrote: no proposal index, no leases."""
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "DROP INDEX evaluations_run_proposal; DROP TABLE leases; "
+        "ALTER TABLE evaluations DROP COLUMN proposal; "
+        "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+    )
+    conn.close()
+
+
+def test_a_schema_1_store_is_migrated_with_proposal_indices_in_insertion_order(tmp_path):
+    path = tmp_path / "old.sqlite"
+    ResultStore(path).close()
+    _downgrade_to_schema_1(path)
+    rows = [make_result(run_id=run, fingerprint=f"fp{i}") for i, run in enumerate(["a", "b", "a", "", "a"])]
+    conn = sqlite3.connect(path)
+    for row in rows:  # rows as version 1 wrote them: JSON without an index
+        data = json.loads(row.to_json())
+        del data["index"]
+        conn.execute(
+            "INSERT INTO evaluations (run_id, searcher, seed, rule, canonical, fingerprint, task, config_hash, "
+            "status, cached, detail, per_lr, created_at, result_json) VALUES (?, 's', 3, 'g', 'g', ?, 't', 'c', "
+            "'ok', 0, '', '[]', 'now', ?)",
+            (row.run_id, row.fingerprint, json.dumps(data)),
+        )
+    conn.commit()
+    conn.close()
+    with ResultStore(path) as store:
+        assert [r.index for r in store.results(run_id="a")] == [0, 1, 2]
+        assert [r.fingerprint for r in store.results(run_id="a")] == ["fp0", "fp2", "fp4"]
+        assert [r.index for r in store.results(run_id="b")] == [0]
+        assert [r.index for r in store.results(run_id="")] == [None]
+        store.record(make_result(run_id="a", fingerprint="fp5", index=3))
+        with pytest.raises(ProposalExists):
+            store.record(make_result(run_id="a", fingerprint="fp6", index=1))
+    with ResultStore(path) as store:  # opening again finds version 2: nothing migrates twice
+        assert [r.index for r in store.results(run_id="a")] == [0, 1, 2, 3]
+
+
+def test_a_run_holds_one_result_per_proposal_index(store):
+    store.record(make_result(run_id="r", index=0))
+    store.record(make_result(run_id="other", index=0))
+    store.record(make_result(run_id="", index=None))
+    store.record(make_result(run_id="", index=None))  # outside a run, no index and no limit
+    with pytest.raises(ProposalExists, match="UNIQUE"):
+        store.record(make_result(run_id="r", index=0, fingerprint="fp-b"))
+    assert store.count(run_id="r") == 1
+
+
+def test_results_of_a_run_come_in_proposal_order_whatever_the_order_of_writing(store):
+    for index in (2, 0, 3, 1):
+        store.record(make_result(run_id="r", index=index, fingerprint=f"fp{index}"))
+    assert [r.index for r in store.results(run_id="r")] == [0, 1, 2, 3]
+    assert [r.index for r in store.results()] == [2, 0, 3, 1]
+
+
+def test_write_failures_become_one_line_store_errors(tmp_path):
+    store = ResultStore(tmp_path / "s.sqlite")
+    conn = store._connection()
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(StoreError, match="cannot write to the results store .*full") as caught:
+        for i in range(100):
+            store.record(make_result(fingerprint=f"fp{i}", detail="x" * 2000))
+    assert "\n" not in str(caught.value)
+    with pytest.raises(StoreError, match="cannot write"):
+        store.record(make_result(seed=2**64))
+    store.close()
