@@ -28,9 +28,9 @@ from optsearch.dsl import Expr, canonical, fingerprint
 from .config import FLOOR_REWARD, EvalConfig
 from .executor import Executor, make_executor
 from .jobs import TrainJob, TrainOutcome, run_train_job
-from .records import CACHEABLE_STATUSES, ERROR, SCREENED, TIMEOUT, EvalResult
+from .records import ERROR, SCREENED, TIMEOUT, EvalResult
 from .screen import SCREEN_COST, screen_rule
-from .store import ResultStore, StoreError
+from .store import Store, StoreError, open_store
 
 MAX_SEED = 2**63 - 1  # what the store (SQLite INTEGER) and torch's generators hold
 
@@ -38,7 +38,7 @@ MAX_SEED = 2**63 - 1  # what the store (SQLite INTEGER) and torch's generators h
 class Evaluator:
     """Scores rules for every searcher of a comparison with one budget, cache and ledger.
 
-    ``store``: a :class:`ResultStore` or a path (``None`` keeps results in memory only).
+    ``store``: a :class:`~.store.Store` or a path of a SQLite store (``None``: an in-memory store).
     ``backend``/``workers``/``address``: how children are trained (see :mod:`.executor`).
     """
 
@@ -46,7 +46,7 @@ class Evaluator:
         self,
         config: EvalConfig = EvalConfig(),
         *,
-        store: Union[ResultStore, str, Path, None] = None,
+        store: Union[Store, str, Path, None] = None,
         backend: Union[str, Executor] = "serial",
         workers: Optional[int] = None,
         address: Optional[str] = None,
@@ -58,7 +58,7 @@ class Evaluator:
         self.config = config.with_task_defaults(task.defaults)
         self.config_hash = self.config.config_hash()
         self.data_dir = data_dir
-        self.store = ResultStore(store) if isinstance(store, (str, Path)) else store
+        self.store: Store = open_store(store)
         self._owns_executor = not isinstance(backend, Executor)
         self.executor = (
             make_executor(
@@ -71,7 +71,6 @@ class Evaluator:
             if isinstance(backend, str)
             else backend
         )
-        self._memory: dict[tuple[str, int], EvalResult] = {}
         self._screen_verdicts: dict[str, bool] = {}
         self._write_error: Optional[StoreError] = None
         self.trainings = 0
@@ -94,15 +93,10 @@ class Evaluator:
 
     # -- the cache -----------------------------------------------------------------------------
     def _cached(self, fp: str, seed: int) -> Optional[EvalResult]:
-        hit = self._memory.get((fp, seed))
-        if hit is None and self.store is not None:
-            hit = self.store.lookup(fp, self.config.task, self.config_hash, seed)
-        return hit
+        return self.store.lookup(fp, self.config.task, self.config_hash, seed)
 
     def _remember(self, result: EvalResult) -> EvalResult:
-        if result.status in CACHEABLE_STATUSES:
-            self._memory.setdefault((result.fingerprint, result.seed), result)
-        if self.store is not None and self._write_error is None:
+        if self._write_error is None:
             try:
                 self.store.record(result)
             except StoreError as error:  # keep evaluating: the results reach the caller with it

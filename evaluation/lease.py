@@ -17,9 +17,9 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Iterator
 
-from .store import ResultStore, StoreError
+from .store import Store, StoreError
 
 HEARTBEAT_S = 5.0
 STALE_AFTER_S = 60.0
@@ -50,27 +50,24 @@ def _stale_test(stale_after_s: float):
     return is_stale
 
 
-def _describe(run_id: str, store: ResultStore, holder: dict) -> str:
+def _describe(run_id: str, store: Store, holder: dict) -> str:
     age = max(0.0, time.time() - float(holder["heartbeat"]))
     return (
-        f"run {run_id!r} in {store.path} is being written by pid {holder['pid']} on "
+        f"run {run_id!r} in {getattr(store, 'path', 'memory')} is being written by pid {holder['pid']} on "
         f"{holder['host']} (heartbeat {age:.0f} s ago); wait for it to finish or choose another run id"
     )
 
 
 @contextmanager
 def run_lease(
-    store: Optional[ResultStore],
+    store: Store,
     run_id: str,
     *,
     wait_s: float = 0.0,
     heartbeat_s: float = HEARTBEAT_S,
     stale_after_s: float = STALE_AFTER_S,
 ) -> Iterator[None]:
-    """Hold the lease of ``run_id`` in ``store`` for the ``with`` block (no-op without a store)."""
-    if store is None:
-        yield
-        return
+    """Hold the lease of ``run_id`` in ``store`` for the ``with`` block."""
     holder = {"token": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname()}
     is_stale = _stale_test(stale_after_s)
     deadline = time.monotonic() + wait_s

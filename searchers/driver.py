@@ -19,6 +19,7 @@ import torch
 from optsearch.dsl import Expr, parse, resolve_rule, to_tokens
 from optsearch.evaluation.lease import run_lease
 from optsearch.evaluation.records import EvalResult
+from optsearch.evaluation.store import Store
 
 from .base import Searcher
 
@@ -61,11 +62,9 @@ def _tokens_for(expr: Expr, groups: int) -> Optional[tuple[str, ...]]:
         return None
 
 
-def _proposal_record(store, run_id: str) -> dict[int, EvalResult]:
-    """The run's stored results by proposal index (empty without a store)."""
-    if store is None:
-        return {}
-    return {r.index: r for r in store.results(run_id=run_id) if r.index is not None}
+def stored_proposals(store: Store, run_id: str, budget: int) -> dict[int, EvalResult]:
+    """The run's stored results below ``budget``, by proposal index."""
+    return {r.index: r for r in store.results(run_id=run_id) if r.index is not None and r.index < budget}
 
 
 def run_search(
@@ -98,20 +97,18 @@ def run_search(
     store = evaluator.store
     seeds = [resolve_rule(text) for text in seed_rules]
     with run_lease(store, run_id, wait_s=lease_wait_s):
-        recorded: dict[int, EvalResult] = {}
+        store.start_run(run_id, searcher.name, seed, evaluator.task, budget, {"groups": searcher.groups})
+        recorded = stored_proposals(store, run_id, budget)
+        blob = store.load_checkpoint(run_id, CHECKPOINT)
+        checkpoint = load_state(blob) if blob is not None else None
         told = 0
-        if store is not None:
-            store.start_run(run_id, searcher.name, seed, evaluator.task, budget, {"groups": searcher.groups})
-            recorded = _proposal_record(store, run_id)
-            blob = store.load_checkpoint(run_id, CHECKPOINT)
-            checkpoint = load_state(blob) if blob is not None else None
-            # A checkpoint is used only when every proposal it has seen is stored (a store of an
-            # older version may lack some); otherwise the searcher starts again from its seed and
-            # the stored proposals are replayed by index.
-            if checkpoint is not None and all(i in recorded for i in range(int(checkpoint["told"]))):
-                searcher.load_state_dict(checkpoint["state"])
-                told = int(checkpoint["told"])
-        history = [recorded[i] for i in range(told)][:budget]
+        # A checkpoint is used only when every proposal it has seen is stored (a store of an
+        # older version may lack some); otherwise the searcher starts again from its seed and
+        # the stored proposals are replayed by index.
+        if checkpoint is not None and all(i in recorded for i in range(min(int(checkpoint["told"]), budget))):
+            searcher.load_state_dict(checkpoint["state"])
+            told = min(int(checkpoint["told"]), budget)
+        history = [recorded[i] for i in range(told)]
         while len(history) < budget:
             start = len(history)
             n = min(batch_size, budget - start)
@@ -135,10 +132,8 @@ def run_search(
                     results[k] = result
             searcher.tell(exprs, results)  # type: ignore[arg-type]
             history.extend(results)  # type: ignore[arg-type]
-            if store is not None:
-                store.save_checkpoint(run_id, CHECKPOINT, save_state({"state": searcher.state_dict(), "told": len(history)}))
+            store.save_checkpoint(run_id, CHECKPOINT, save_state({"state": searcher.state_dict(), "told": len(history)}))
             if progress is not None:
                 progress(len(history), history)
-        if store is not None:
-            store.finish_run(run_id)
+        store.finish_run(run_id)
     return SearchOutcome(run_id, searcher.name, seed, tuple(history))

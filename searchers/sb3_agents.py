@@ -20,9 +20,8 @@ import torch
 
 from optsearch.envs.vec_env import BatchedRuleVecEnv
 from optsearch.evaluation.lease import run_lease
-from optsearch.evaluation.records import EvalResult
 
-from .driver import SearchOutcome, default_run_id
+from .driver import SearchOutcome, default_run_id, stored_proposals
 
 CHECKPOINT = "policy"
 
@@ -127,10 +126,8 @@ def run_sb3(
     run_id = run_id or default_run_id(name, seed, evaluator.task)
     store = evaluator.store
     with run_lease(store, run_id, wait_s=lease_wait_s):
-        done_before: dict[int, EvalResult] = {}
-        if store is not None:
-            store.start_run(run_id, name, seed, evaluator.task, budget, {"groups": groups, "n_envs": n_envs})
-            done_before = {r.index: r for r in store.results(run_id=run_id) if r.index is not None and r.index < budget}
+        store.start_run(run_id, name, seed, evaluator.task, budget, {"groups": groups, "n_envs": n_envs})
+        done_before = stored_proposals(store, run_id, budget)
         vec_env = BatchedRuleVecEnv(
             evaluator,
             n_envs=n_envs,
@@ -143,12 +140,11 @@ def run_sb3(
         )
         settings = hyperparameters(name, vec_env.space.length, n_envs)
         model = algorithm(policy, vec_env, seed=seed, device="cpu", verbose=0, **settings)
-        if store is not None:
-            blob = store.load_checkpoint(run_id, CHECKPOINT)
-            if blob is not None:
-                _load_policy(model, blob)
-        if log_dir is None:  # beside the store, so a run's logs travel with its results
-            log_dir = str(Path(store.path).parent / "runs") if store is not None else "runs"
+        blob = store.load_checkpoint(run_id, CHECKPOINT)
+        if blob is not None:
+            _load_policy(model, blob)
+        if log_dir is None:  # beside a store file, so a run's logs travel with its results
+            log_dir = str(Path(store.path).parent / "runs") if hasattr(store, "path") else "runs"
         folder = Path(log_dir) / run_id
         from stable_baselines3.common.logger import configure
 
@@ -156,16 +152,14 @@ def run_sb3(
         model.set_logger(configure(str(folder), formats))
 
         def save() -> None:
-            if store is not None:
-                store.save_checkpoint(run_id, CHECKPOINT, _policy_state(model))
+            store.save_checkpoint(run_id, CHECKPOINT, _policy_state(model))
 
         if vec_env.remaining and vec_env.remaining > 0:
             budget_callback = _Budget(vec_env, save, progress)
             # Generous step allowance: the callback, not total_timesteps, ends learning.
             model.learn(total_timesteps=(budget + 2 * n_envs) * vec_env.space.length * 4, callback=budget_callback.callback)
             save()
-        if store is not None:
-            store.finish_run(run_id)
+        store.finish_run(run_id)
     results = sorted([*done_before.values(), *vec_env.results], key=lambda r: r.index if r.index is not None else -1)
     return SearchOutcome(run_id, name, seed, tuple(results))
 

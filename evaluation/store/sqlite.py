@@ -2,7 +2,7 @@
 
 Durability model
 ----------------
-The file is opened in WAL mode with ``synchronous=NORMAL`` by default. Every :meth:`ResultStore.record`
+The file is opened in WAL mode with ``synchronous=NORMAL`` by default. Every :meth:`SQLiteStore.record`
 is its own committed transaction, and a committed WAL transaction has been ``write()``-n to the
 operating system before the call returns, so it survives the *writer process* being killed at any
 instant (SIGKILL, the OOM killer, a crash, Ctrl-C): the next opener replays the WAL. What NORMAL does
@@ -18,7 +18,7 @@ search runs, ...). Writes take the lock up front (``BEGIN IMMEDIATE``) and wait 
 ``timeout_s`` (SQLite's busy timeout), so concurrent writers are serialised instead of failing with
 "database is locked"; readers never block writers in WAL mode.
 
-Each process has its own connection: a :class:`ResultStore` is **picklable by path**. Pickling it
+Each process has its own connection: a :class:`SQLiteStore` is **picklable by path**. Pickling it
 (e.g. sending it to a worker process) sends only the path and the options; the copy opens its own
 connection lazily in the receiving process. A store used in a forked child likewise reopens the
 file instead of reusing the parent's connection. Within one process a store may be shared by
@@ -33,117 +33,14 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
 
-from dataclasses import replace
+from optsearch.evaluation.records import EvalResult
 
-from optsearch.evaluation.records import CACHEABLE_STATUSES, EvalResult
-
-SCHEMA_VERSION = 2
-
-#: Statuses that are final: a stored result with one of them is a cache hit. ``timeout`` and
-#: ``error`` are not (a later evaluation with a larger limit, or another attempt, may do better).
-FINAL_STATUSES: tuple[str, ...] = CACHEABLE_STATUSES
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS evaluations (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id      TEXT NOT NULL,
-    searcher    TEXT NOT NULL,
-    seed        INTEGER NOT NULL,
-    tokens      TEXT,
-    rule        TEXT NOT NULL,
-    canonical   TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    task        TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
-    reward      REAL,
-    val_acc     REAL,
-    test_acc    REAL,
-    lr          REAL,
-    status      TEXT NOT NULL,
-    cached      INTEGER NOT NULL,
-    cost        REAL,
-    wall_s      REAL,
-    detail      TEXT NOT NULL,
-    per_lr      TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    result_json TEXT NOT NULL,
-    proposal    INTEGER
-);
-CREATE INDEX IF NOT EXISTS evaluations_cache_key
-    ON evaluations (fingerprint, task, config_hash, seed);
-CREATE INDEX IF NOT EXISTS evaluations_run ON evaluations (run_id, id);
-CREATE INDEX IF NOT EXISTS evaluations_task_reward ON evaluations (task, reward);
-CREATE UNIQUE INDEX IF NOT EXISTS evaluations_run_proposal
-    ON evaluations (run_id, proposal) WHERE proposal IS NOT NULL;
-CREATE TABLE IF NOT EXISTS runs (
-    run_id      TEXT PRIMARY KEY,
-    searcher    TEXT NOT NULL,
-    seed        INTEGER NOT NULL,
-    task        TEXT NOT NULL,
-    budget      NUMERIC,
-    config      TEXT NOT NULL,
-    started_at  TEXT NOT NULL,
-    finished_at TEXT
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    run_id     TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    blob       BLOB NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (run_id, name)
-);
-CREATE TABLE IF NOT EXISTS leases (
-    run_id    TEXT PRIMARY KEY,
-    token     TEXT NOT NULL,
-    pid       INTEGER NOT NULL,
-    host      TEXT NOT NULL,
-    heartbeat REAL NOT NULL
-);
-"""
-
-# Schema 1 had no proposal index: a run's rows get the index of their insertion order (what the
-# driver of that version assumed), and the unique index and lease table are created after it.
-_MIGRATE_1_TO_2 = """
-ALTER TABLE evaluations ADD COLUMN proposal INTEGER;
-UPDATE evaluations SET proposal = (
-    SELECT COUNT(*) FROM evaluations AS earlier
-    WHERE earlier.run_id = evaluations.run_id AND earlier.id < evaluations.id
-) WHERE run_id != '';
-"""
-
-_EVAL_COLUMNS = (
-    "run_id, searcher, seed, tokens, rule, canonical, fingerprint, task, config_hash, reward, "
-    "val_acc, test_acc, lr, status, cached, cost, wall_s, detail, per_lr, created_at, result_json, "
-    "proposal"
-)
-
-
-class StoreError(ValueError):
-    """The results store cannot be used or written (the message names the path).
-
-    An evaluator that fails to record finished results raises it after the batch, with the
-    results it computed in ``results`` so that nothing is lost on the way to the user.
-    """
-
-    results: Optional[list] = None
-
-
-class ProposalExists(StoreError):
-    """A run already holds a result for this proposal index."""
-
-
-def utc_now() -> str:
-    """The current time as a UTC ISO-8601 timestamp with microseconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
+from .base import FINAL_STATUSES, ProposalExists, StoreError, may_take
+from .schema import EVAL_COLUMNS, init_schema, set_wal, utc_now
 
 def _finite_or_none(value: Any) -> Any:
     """``value`` with NaN and infinities replaced by None (strict JSON has no such numbers)."""
@@ -168,10 +65,11 @@ def _filters(**conditions: Any) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-class ResultStore:
+class SQLiteStore:
     """Every evaluation, run and searcher checkpoint of a search campaign, in one SQLite file.
 
-    ``ResultStore(path)`` creates the file when it does not exist (unless ``create=False``) and
+    ``SQLiteStore(path)`` (also importable as ``ResultStore``) creates the file when it does not
+    exist (unless ``create=False``) and
     raises :class:`StoreError` naming the path when its directory does not exist, the path is a
     directory, or the file is not an optsearch SQLite store. Use it as a context manager or call
     :meth:`close`. See the module docstring for the durability and concurrency guarantees.
@@ -232,10 +130,10 @@ class ResultStore:
             raise StoreError(f"{path}: cannot open the results store ({error})") from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
-            self._retry_busy(lambda: self._set_wal(conn))
+            self._retry_busy(lambda: set_wal(conn, self.path))
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
-            self._retry_busy(lambda: self._init_schema(conn))
+            self._retry_busy(lambda: init_schema(conn, self.path))
         except StoreError:
             conn.close()
             raise
@@ -265,48 +163,6 @@ class ResultStore:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
-
-    def _set_wal(self, conn: sqlite3.Connection) -> None:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreError(f"{self.path}: cannot switch the results store to WAL mode ({mode})")
-
-    def _init_schema(self, conn: sqlite3.Connection) -> None:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "meta" in tables:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else None
-            if version == SCHEMA_VERSION:
-                return
-            if version is not None and version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: results store schema version {version} is newer than this "
-                    f"optsearch supports ({SCHEMA_VERSION})"
-                )
-        elif tables - {"sqlite_sequence"}:
-            raise StoreError(f"{self.path}: a SQLite database but not an optsearch results store")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() if "meta" in tables else None
-            if row is not None and int(row[0]) == 1:  # re-read under the write lock: one migrator
-                for statement in _MIGRATE_1_TO_2.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (utc_now(),)
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         """Execute one write statement as its own committed transaction."""
@@ -347,7 +203,7 @@ class ResultStore:
             self._conn = None
             self._closed = True
 
-    def __enter__(self) -> "ResultStore":
+    def __enter__(self) -> "SQLiteStore":
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -373,7 +229,7 @@ class ResultStore:
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"ResultStore({str(self.path)!r})"
+        return f"SQLiteStore({str(self.path)!r})"
 
     # -------------------------------------------------------------------------------------------
     # evaluations
@@ -409,7 +265,7 @@ class ResultStore:
             result.index,
         )
         placeholders = ", ".join("?" * len(row))
-        cursor = self._write(f"INSERT INTO evaluations ({_EVAL_COLUMNS}) VALUES ({placeholders})", row)
+        cursor = self._write(f"INSERT INTO evaluations ({EVAL_COLUMNS}) VALUES ({placeholders})", row)
         return int(cursor.lastrowid)
 
     def lookup(self, fingerprint: str, task: str, config_hash: str, seed: int) -> Optional[EvalResult]:
@@ -631,11 +487,9 @@ class ResultStore:
             row = conn.execute(
                 "SELECT token, pid, host, heartbeat FROM leases WHERE run_id = ?", (run_id,)
             ).fetchone()
-            if row is not None:
-                current = dict(zip(("token", "pid", "host", "heartbeat"), row))
-                same_process = current["pid"] == holder["pid"] and current["host"] == holder["host"]
-                if not same_process and not is_stale(current):
-                    return current
+            current = dict(zip(("token", "pid", "host", "heartbeat"), row)) if row is not None else None
+            if not may_take(current, holder, is_stale):
+                return current
             conn.execute(
                 "INSERT INTO leases (run_id, token, pid, host, heartbeat) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id) DO UPDATE SET token = excluded.token, pid = excluded.pid, "
@@ -668,3 +522,7 @@ class ResultStore:
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` answer (``"ok"`` for a sound file)."""
         return "\n".join(str(row[0]) for row in self._query("PRAGMA integrity_check"))
+
+
+#: The name this store had before the :class:`~.base.Store` protocol; still the public one.
+ResultStore = SQLiteStore
