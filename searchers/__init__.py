@@ -1,23 +1,39 @@
 """Search strategies over the same space of rules, scored by the same evaluator.
 
-Registered names (``optsearch list``): ``random``, ``evolution`` (and the others as they are
-imported). Run any of them with :func:`run_named_search`.
+Registered names (``optsearch list``): ``random``, ``evolution``, ``reinforce``, ``gp`` (ask/tell,
+run by :func:`run_search`) and the Stable-Baselines3 agents ``ppo``, ``a2c``, ``dqn``,
+``maskable-ppo``, ``recurrent-ppo`` (push-style, :mod:`.sb3`). Run any of them with
+:func:`run_named_search`. The strategies' modules (and DEAP, SB3) are imported when first used.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .base import Searcher
 from .driver import SearchOutcome, run_search
-from .evolution import RegularizedEvolution
-from .random_search import RandomSearch
 from .registry import SearcherEntry, register_searcher, run_named_search
 
-register_searcher(SearcherEntry("random", "uniform over valid token sequences", factory=RandomSearch))
-register_searcher(
-    SearcherEntry("evolution", "regularized evolution: tournament, one-token mutation, ageing", factory=RegularizedEvolution)
-)
+_LAZY = {
+    "RandomSearch": "random_search",
+    "RegularizedEvolution": "evolution",
+    "ReinforceSearcher": "reinforce",
+    "GPSearcher": "gp",
+}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: the strategies load when first named
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
+    "GPSearcher",
     "RandomSearch",
     "RegularizedEvolution",
+    "ReinforceSearcher",
     "SearchOutcome",
     "Searcher",
     "SearcherEntry",
@@ -25,23 +41,3 @@ __all__ = [
     "run_named_search",
     "run_search",
 ]
-
-from .reinforce import ReinforceSearcher  # noqa: E402
-
-register_searcher(
-    SearcherEntry("reinforce", "the paper's LSTM controller trained with REINFORCE", factory=ReinforceSearcher)
-)
-__all__.append("ReinforceSearcher")
-
-from .gp import GPSearcher  # noqa: E402
-
-register_searcher(
-    SearcherEntry("gp", "DEAP strongly-typed genetic programming over the same primitives", factory=GPSearcher)
-)
-__all__.append("GPSearcher")
-
-from .sb3_agents import ALGORITHMS as _SB3_ALGORITHMS  # noqa: E402
-from .sb3_agents import sb3_runner  # noqa: E402
-
-for _name, (_module, _class, _policy) in _SB3_ALGORITHMS.items():
-    register_searcher(SearcherEntry(_name, f"{_module}.{_class} ({_policy}) through the environment", runner=sb3_runner(_name)))

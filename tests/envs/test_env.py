@@ -11,7 +11,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import optsearch  # noqa: F401  (registers the environment id)
 from optsearch.dsl import from_tokens, valid_tokens
 from optsearch.envs import ENV_ID, OptimizerSearchEnv, RuleSpace
-from optsearch.envs.vec_env import BatchedRuleVecEnv
+from optsearch.searchers.sb3.vec_env import BatchedRuleVecEnv
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
 

@@ -1,6 +1,6 @@
 """Stable-Baselines3 and sb3-contrib agents, driven through the environment with ``model.learn``.
 
-Push-style: the agent acts in :class:`~optsearch.envs.vec_env.BatchedRuleVecEnv`, whose finished
+Push-style: the agent acts in :class:`~.vec_env.BatchedRuleVecEnv`, whose finished
 rules go to the shared evaluator in batches; a callback stops learning the moment the budget of
 proposals is spent (no threads faking ask/tell). Settings suit a sparse reward at the end of a
 fixed-length episode: γ = 1 and ``n_steps`` two episodes per environment. SB3's logger writes CSV
@@ -18,80 +18,14 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from optsearch.envs.vec_env import BatchedRuleVecEnv
 from optsearch.evaluation.lease import run_lease
 
-from .driver import SearchOutcome, default_run_id, stored_proposals
+from ..driver import SearchOutcome, default_run_id, stored_proposals
+from .algorithms import ALGORITHMS, hyperparameters
+from .budget import BudgetCallback
+from .vec_env import BatchedRuleVecEnv
 
 CHECKPOINT = "policy"
-
-# name -> (module, class, policy)
-ALGORITHMS: dict[str, tuple[str, str, str]] = {
-    "ppo": ("stable_baselines3", "PPO", "MlpPolicy"),
-    "a2c": ("stable_baselines3", "A2C", "MlpPolicy"),
-    "dqn": ("stable_baselines3", "DQN", "MlpPolicy"),
-    "maskable-ppo": ("sb3_contrib", "MaskablePPO", "MlpPolicy"),
-    "recurrent-ppo": ("sb3_contrib", "RecurrentPPO", "MlpLstmPolicy"),
-}
-
-
-def _features_extractor():
-    from stable_baselines3.common.torch_layers import FlattenExtractor
-
-    class OneHotTokens(FlattenExtractor):
-        """SB3's one-hot flattening of the token observation, with a plain-int width.
-
-        (For ``MultiDiscrete`` spaces SB3 computes the width as a numpy integer, which
-        ``torch.nn.LSTM`` rejects in RecurrentPPO.)
-        """
-
-        def __init__(self, observation_space):
-            super().__init__(observation_space)
-            self._features_dim = int(self._features_dim)
-
-    return OneHotTokens
-
-
-def hyperparameters(name: str, episode_length: int, n_envs: int) -> dict[str, Any]:
-    """Settings for sparse terminal rewards: γ = 1, rollouts of a few whole episodes."""
-    policy_kwargs = {"features_extractor_class": _features_extractor()}
-    if name == "dqn":
-        return {
-            "policy_kwargs": policy_kwargs,
-            "gamma": 1.0,
-            "learning_starts": 2 * episode_length,
-            "buffer_size": 50_000,
-            "train_freq": episode_length,
-            "target_update_interval": 4 * episode_length,
-            "exploration_fraction": 0.3,
-        }
-    n_steps = 2 * episode_length
-    settings: dict[str, Any] = {"gamma": 1.0, "n_steps": n_steps, "ent_coef": 0.01, "policy_kwargs": policy_kwargs}
-    if name in ("ppo", "maskable-ppo", "recurrent-ppo"):
-        settings.update(batch_size=n_steps * n_envs // 2, n_epochs=4, gae_lambda=1.0)
-    return settings
-
-
-class _Budget:
-    """Stops ``model.learn`` once the environment has no proposals left; checkpoints the policy."""
-
-    def __init__(self, vec_env: BatchedRuleVecEnv, save: Callable[[], None], progress: Optional[Callable]):
-        from stable_baselines3.common.callbacks import BaseCallback
-
-        outer = self
-
-        class Callback(BaseCallback):
-            def _on_step(self) -> bool:
-                if outer.progress is not None and any("result" in info for info in self.locals.get("infos", [])):
-                    outer.progress(len(vec_env.results), vec_env.results)
-                return vec_env.remaining is None or vec_env.remaining > 0
-
-            def _on_rollout_end(self) -> None:
-                save()
-
-        self.progress = progress
-        self.callback = Callback()
-
 
 def _policy_state(model) -> bytes:
     buffer = io.BytesIO()
@@ -155,20 +89,10 @@ def run_sb3(
             store.save_checkpoint(run_id, CHECKPOINT, _policy_state(model))
 
         if vec_env.remaining and vec_env.remaining > 0:
-            budget_callback = _Budget(vec_env, save, progress)
+            budget_callback = BudgetCallback(vec_env, save, progress)
             # Generous step allowance: the callback, not total_timesteps, ends learning.
             model.learn(total_timesteps=(budget + 2 * n_envs) * vec_env.space.length * 4, callback=budget_callback.callback)
             save()
         store.finish_run(run_id)
     results = sorted([*done_before.values(), *vec_env.results], key=lambda r: r.index if r.index is not None else -1)
     return SearchOutcome(run_id, name, seed, tuple(results))
-
-
-def sb3_runner(name: str) -> Callable[..., SearchOutcome]:
-    """A registry runner for the SB3 algorithm ``name``."""
-
-    def runner(evaluator, **kwargs: Any) -> SearchOutcome:
-        return run_sb3(name, evaluator, **kwargs)
-
-    runner.__name__ = f"run_{name.replace('-', '_')}"
-    return runner

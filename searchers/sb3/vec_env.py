@@ -10,7 +10,7 @@ not recorded, and ``remaining`` becomes 0 so a callback can stop learning exactl
 ``indices`` (optional) are the run's proposal indices to give the rules, in order (a resumed run
 passes those it has no result for).
 Observations, masks and the treatment of invalid actions are those of
-:class:`~.optimizer_search_env.OptimizerSearchEnv` (shared through :class:`~.dynamics.RuleSpace`).
+:class:`~optsearch.envs.optimizer_search_env.OptimizerSearchEnv` (shared through :class:`~optsearch.envs.dynamics.RuleSpace`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from optsearch.dsl import from_tokens
 
-from .dynamics import RuleSpace
+from optsearch.envs.dynamics import RuleSpace
 
 
 class BatchedRuleVecEnv(VecEnv):
