@@ -27,8 +27,8 @@ from optsearch.dsl import Expr, canonical, fingerprint
 
 from .config import FLOOR_REWARD, EvalConfig
 from .executor import Executor, make_executor
-from .jobs import TrainJob, TrainOutcome, run_train_job
-from .records import ERROR, SCREENED, TIMEOUT, EvalResult
+from .jobs import TrainJob, run_train_job
+from .records import ERROR, SCREENED, TIMEOUT, EvalResult, Outcome, Proposal
 from .screen import SCREEN_COST, screen_rule
 from .store import Store, StoreError, open_store
 
@@ -132,91 +132,87 @@ class Evaluator:
         results: list[Optional[EvalResult]] = [None] * len(exprs)
         waiting: dict[str, list[int]] = {}  # fingerprint -> indices of proposals awaiting training
         jobs: list[tuple[int, TrainJob]] = []
-        identities: list[dict] = []
-        for index, expr in enumerate(exprs):
+        proposals: list[Proposal] = []
+        for position, expr in enumerate(exprs):
             started = time.perf_counter()
-            identity = {
-                "rule": str(expr),
-                "task": self.config.task,
-                "config_hash": self.config_hash,
-                "seed": seed,
-                "searcher": searcher,
-                "run_id": run_id,
-                "tokens": tuple(tokens[index]) if tokens is not None and tokens[index] is not None else None,
-                "index": int(indices[index]) if indices is not None else None,
-            }
-            try:
-                identity["canonical"] = str(canonical(expr))
-                identity["fingerprint"] = fp = fingerprint(expr, self.config.rule_config)
-            except Exception as error:  # a rule that cannot even be probed is data, not a crash
-                identity.setdefault("canonical", str(expr))
-                identity["fingerprint"] = "error-" + uuid.uuid4().hex[:8]
-                results[index] = self._remember(
-                    EvalResult(reward=FLOOR_REWARD, status=ERROR, detail=f"{type(error).__name__}: {error}", **identity)
+            proposal, error = self._proposal(
+                expr,
+                seed=seed,
+                searcher=searcher,
+                run_id=run_id,
+                tokens=tokens[position] if tokens is not None else None,
+                index=indices[position] if indices is not None else None,
+            )
+            proposals.append(proposal)
+            if error is not None:  # a rule that cannot even be probed is data, not a crash
+                results[position] = self._remember(
+                    EvalResult.of(proposal, Outcome(ERROR, FLOOR_REWARD, detail=f"{type(error).__name__}: {error}"))
                 )
-                identities.append(identity)
                 continue
-            identities.append(identity)
+            fp = proposal.fingerprint
             if fp in waiting:
-                waiting[fp].append(index)
+                waiting[fp].append(position)
                 continue
             hit = self._cached(fp, seed)
             if hit is not None:
-                results[index] = self._remember(self._as_cache_hit(hit, identity, started))
+                results[position] = self._remember(self._as_cache_hit(hit, proposal, started))
                 continue
             if self.config.screen and not self._screen(expr, fp):
-                results[index] = self._remember(
-                    EvalResult(
-                        reward=FLOOR_REWARD,
-                        status=SCREENED,
-                        cost=SCREEN_COST,
-                        wall_s=time.perf_counter() - started,
-                        **identity,
-                    )
-                )
+                outcome = Outcome(SCREENED, FLOOR_REWARD, cost=SCREEN_COST, wall_s=time.perf_counter() - started)
+                results[position] = self._remember(EvalResult.of(proposal, outcome))
                 continue
-            waiting[fp] = [index]
-            jobs.append((index, TrainJob(identity["rule"], self.config, seed, self.data_dir)))
+            waiting[fp] = [position]
+            jobs.append((position, TrainJob(proposal.rule, self.config, seed, self.data_dir)))
 
-        for job_number, outcome in self.executor.run(run_train_job, [job for _, job in jobs]):
-            index = jobs[job_number][0]
-            identity = identities[index]
-            if outcome.ok:
+        for job_number, finished in self.executor.run(run_train_job, [job for _, job in jobs]):
+            position = jobs[job_number][0]
+            proposal = proposals[position]
+            if finished.ok:
                 self.trainings += 1
-                result = self._from_outcome(outcome.value, identity)
+                outcome = finished.value
             else:
-                status = TIMEOUT if outcome.kind == "timeout" else ERROR
-                result = EvalResult(
-                    reward=FLOOR_REWARD,
-                    status=status,
-                    cost=1.0,
-                    wall_s=outcome.wall_s,
-                    detail=f"{outcome.kind}: {outcome.error}",
-                    **identity,
+                status = TIMEOUT if finished.kind == "timeout" else ERROR
+                outcome = Outcome(
+                    status, FLOOR_REWARD, cost=1.0, wall_s=finished.wall_s, detail=f"{finished.kind}: {finished.error}"
                 )
-            results[index] = self._remember(result)
-            for duplicate in waiting[identity["fingerprint"]][1:]:
-                results[duplicate] = self._remember(self._as_cache_hit(result, identities[duplicate], time.perf_counter()))
+            result = results[position] = self._remember(EvalResult.of(proposal, outcome))
+            for duplicate in waiting[proposal.fingerprint][1:]:
+                results[duplicate] = self._remember(self._as_cache_hit(result, proposals[duplicate], time.perf_counter()))
         if self._write_error is not None:
             error, self._write_error = self._write_error, None
             error.results = list(results)
             raise error
         return results  # type: ignore[return-value]
 
-    @staticmethod
-    def _as_cache_hit(hit: EvalResult, identity: dict, started: float) -> EvalResult:
-        return replace(hit, cached=True, cost=0.0, wall_s=time.perf_counter() - started, **identity)
+    def _proposal(
+        self,
+        expr: Expr,
+        *,
+        seed: int,
+        searcher: str,
+        run_id: str,
+        tokens: Optional[Sequence[str]],
+        index: Optional[int],
+    ) -> tuple[Proposal, Optional[Exception]]:
+        """The proposal for ``expr``, and the error that kept it from being probed (or None)."""
+        context = dict(
+            rule=str(expr),
+            task=self.config.task,
+            config_hash=self.config_hash,
+            seed=seed,
+            searcher=searcher,
+            run_id=run_id,
+            tokens=tuple(tokens) if tokens is not None else None,
+            index=int(index) if index is not None else None,
+        )
+        try:
+            identity = dict(canonical=str(canonical(expr)), fingerprint=fingerprint(expr, self.config.rule_config))
+        except Exception as error:
+            return Proposal(canonical=str(expr), fingerprint="error-" + uuid.uuid4().hex[:8], **context), error
+        return Proposal(**identity, **context), None
 
     @staticmethod
-    def _from_outcome(outcome: TrainOutcome, identity: dict) -> EvalResult:
-        return EvalResult(
-            reward=outcome.reward,
-            status=outcome.status,
-            lr=outcome.lr,
-            val_acc=outcome.val_acc,
-            test_acc=outcome.test_acc,
-            per_lr=outcome.per_lr,
-            cost=outcome.cost,
-            wall_s=outcome.wall_s,
-            **identity,
-        )
+    def _as_cache_hit(hit: EvalResult, proposal: Proposal, started: float) -> EvalResult:
+        """``hit``'s outcome for ``proposal``, at no cost."""
+        outcome = replace(hit.outcome, cost=0.0, wall_s=time.perf_counter() - started)
+        return EvalResult.of(proposal, outcome, cached=True)

@@ -14,7 +14,7 @@ from typing import Optional
 from optsearch.dsl import parse
 
 from .config import FLOOR_REWARD, EvalConfig
-from .records import DIVERGED, HURDLE, NAN, OK, TIMEOUT, LRResult
+from .records import DIVERGED, HURDLE, NAN, OK, TIMEOUT, LRResult, Outcome, Status
 
 
 @dataclass(frozen=True)
@@ -27,20 +27,6 @@ class TrainJob:
     data_dir: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class TrainOutcome:
-    """What a worker sends back: per-lr results, the aggregate, and the compute it spent."""
-
-    per_lr: tuple[LRResult, ...]
-    status: str
-    reward: float
-    lr: Optional[float]
-    val_acc: float
-    test_acc: float
-    cost: float
-    wall_s: float
-
-
 @lru_cache(maxsize=8)
 def _load_task(name: str, data_dir: Optional[str]):
     from .tasks import get_task
@@ -48,7 +34,7 @@ def _load_task(name: str, data_dir: Optional[str]):
     return get_task(name, data_dir=data_dir)
 
 
-def aggregate(per_lr: tuple[LRResult, ...], floor: float) -> tuple[str, float, Optional[float], float, float]:
+def aggregate(per_lr: tuple[LRResult, ...], floor: float) -> tuple[Status, float, Optional[float], float, float]:
     """(status, reward, best lr, val acc, test acc) of a grid: the best healthy learning rate wins.
 
     When no learning rate trained healthily the status is the most telling failure
@@ -65,7 +51,7 @@ def aggregate(per_lr: tuple[LRResult, ...], floor: float) -> tuple[str, float, O
     return next(iter(statuses)), floor, None, floor, floor
 
 
-def run_train_job(job: TrainJob) -> TrainOutcome:
+def run_train_job(job: TrainJob) -> Outcome:
     """Train the rule at every learning rate of the grid, with the early hurdle if enabled."""
     from .trainer import train_rule
 
@@ -86,4 +72,5 @@ def run_train_job(job: TrainJob) -> TrainOutcome:
     )
     status, reward, lr, val_acc, test_acc = aggregate(per_lr, FLOOR_REWARD)
     cost = sum(r.steps for r in per_lr) / (len(config.lrs) * config.steps)
-    return TrainOutcome(per_lr, status, reward, lr, val_acc, test_acc, cost, time.perf_counter() - start)
+    wall_s = time.perf_counter() - start
+    return Outcome(status, reward, lr, val_acc, test_acc, per_lr, cost, wall_s)

@@ -28,7 +28,6 @@ threads (calls are serialised by a lock).
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import threading
@@ -41,13 +40,6 @@ from optsearch.evaluation.records import EvalResult
 
 from .base import FINAL_STATUSES, ProposalExists, StoreError, may_take
 from .schema import EVAL_COLUMNS, init_schema, set_wal, utc_now
-
-def _finite_or_none(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None (strict JSON has no such numbers)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
 
 def _with_index(result_json: str, proposal: Optional[int]) -> EvalResult:
     """A stored result with its proposal index from the column (migrated rows lack it in JSON)."""
@@ -354,44 +346,14 @@ class SQLiteStore:
         seed: Optional[int] = None,
         task: Optional[str] = None,
     ) -> list[dict[str, Any]]:
-        """One JSON-ready dict per stored evaluation (for ``optsearch show --json``), in order.
-
-        Keys: id, run, searcher, seed, task, rule, canonical, fingerprint, tokens, reward, val_acc,
-        test_acc, lr, status, cached, cost, wall_s, detail, created_at. NaN/inf become None.
-        """
+        """One JSON-ready dict per stored evaluation (for ``optsearch show --json``), in order:
+        :meth:`EvalResult.to_dict` plus the row's ``id``, ``created_at`` and ``run`` (its run id)."""
         where, params = _filters(run_id=run_id, searcher=searcher, seed=seed, task=task)
-        rows = self._query(
-            "SELECT id, run_id, searcher, seed, task, rule, canonical, fingerprint, tokens, reward, "
-            "val_acc, test_acc, lr, status, cached, cost, wall_s, detail, created_at, result_json "
-            f"FROM evaluations{where} ORDER BY id",
-            params,
-        )
+        rows = self._query(f"SELECT id, created_at, result_json, proposal FROM evaluations{where} ORDER BY id", params)
         out = []
-        for row in rows:
-            full = json.loads(row[19])  # exact floats (SQLite stores NaN as NULL)
-            out.append(
-                {
-                    "id": row[0],
-                    "run": row[1],
-                    "searcher": row[2],
-                    "seed": row[3],
-                    "task": row[4],
-                    "rule": row[5],
-                    "canonical": row[6],
-                    "fingerprint": row[7],
-                    "tokens": json.loads(row[8]) if row[8] is not None else None,
-                    "reward": _finite_or_none(full.get("reward")),
-                    "val_acc": _finite_or_none(full.get("val_acc")),
-                    "test_acc": _finite_or_none(full.get("test_acc")),
-                    "lr": _finite_or_none(full.get("lr")),
-                    "status": row[13],
-                    "cached": bool(row[14]),
-                    "cost": _finite_or_none(full.get("cost")),
-                    "wall_s": _finite_or_none(full.get("wall_s")),
-                    "detail": row[17],
-                    "created_at": row[18],
-                }
-            )
+        for row_id, created_at, result_json, proposal in rows:
+            result = _with_index(result_json, proposal)
+            out.append({"id": row_id, "created_at": created_at, "run": result.run_id, **result.to_dict()})
         return out
 
     # -------------------------------------------------------------------------------------------
