@@ -9,18 +9,24 @@ the plain containers pickle encodes with opcodes: dicts, lists, ints, bytes, str
 every other global, so a tampered file cannot run code.
 
 ``download_cifar10`` fetches the tarball with ``urllib``, checks its MD5 and extracts it after
-checking every member stays inside the target directory (regular files and folders only).
+checking every member stays inside the target directory (regular files and folders only). The
+download goes to ``<data_dir>/.cifar-10-python.tar.gz.part-<pid>``, removed whatever ends the
+download (an error, a timeout, Ctrl-C); one left behind by a killed process is removed by the next
+download into that folder. A connection that stalls for ``timeout_s`` ends it with
+:class:`DownloadError`.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import http.client
+import math
 import os
 import pickle
 import shutil
 import tarfile
-import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -34,12 +40,18 @@ TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 IMAGE_SHAPE = (3, 32, 32)
 DATA_ENV = "OPTSEARCH_DATA"
+DOWNLOAD_TIMEOUT_S = 60.0  # the longest wait for the server (to connect, or for the next bytes)
+PART_PREFIX = ".cifar-10-python.tar.gz.part-"  # + the pid of the downloading process
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset is not on disk where it was looked for (the message says how to get it)."""
+
+
+class DownloadError(OSError):
+    """A dataset could not be downloaded (the message names the URL and the reason)."""
 
 
 def default_data_dir() -> Path:
@@ -166,22 +178,81 @@ def safe_extract(archive: PathLike, target: PathLike) -> None:
             tar.extractall(target, members=members)
 
 
-def download_cifar10(data_dir: Optional[PathLike] = None, *, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5) -> Path:
-    """Download and extract CIFAR-10 into ``data_dir`` (no-op when already there); returns the folder."""
+def _pid_alive(pid: int) -> bool:
+    """True when a process with this id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_parts(root: Path) -> list[Path]:
+    """Delete the partial downloads in ``root`` whose downloading process is gone; returns them."""
+    removed = []
+    for part in root.glob(PART_PREFIX + "*"):
+        pid = part.name[len(PART_PREFIX) :]
+        # Our own pid can only be a dead process's whose pid was reused: we are not downloading yet.
+        if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+            continue  # another process is downloading into this folder right now
+        part.unlink(missing_ok=True)
+        removed.append(part)
+    return removed
+
+
+def _fetch(url: str, destination: Path, timeout_s: float) -> None:
+    """Copy ``url`` into ``destination``; :class:`DownloadError` on any network failure."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(destination, "wb") as out:  # noqa: S310
+            shutil.copyfileobj(response, out)
+            expected = response.headers.get("Content-Length")
+            received = out.tell()
+    except (OSError, http.client.HTTPException) as error:
+        cause = error.reason if isinstance(error, urllib.error.URLError) else error
+        if not isinstance(cause, BaseException):  # an HTTP status: the error says it best
+            cause = error
+        if isinstance(cause, TimeoutError):
+            reason = f"the server sent nothing for {timeout_s:g} s (timed out)"
+        else:
+            reason = f"{type(cause).__name__}: {cause}"
+        raise DownloadError(f"cannot download CIFAR-10 from {url}: {reason}") from None
+    # HTTPResponse.read(n) returns b"" when the connection ends before Content-Length: no error.
+    if expected is not None and expected.isdigit() and received != int(expected):
+        raise DownloadError(
+            f"cannot download CIFAR-10 from {url}: the connection closed after {received} of {expected} bytes"
+        )
+
+
+def download_cifar10(
+    data_dir: Optional[PathLike] = None,
+    *,
+    url: str = CIFAR10_URL,
+    md5: str = CIFAR10_MD5,
+    timeout_s: float = DOWNLOAD_TIMEOUT_S,
+) -> Path:
+    """Download and extract CIFAR-10 into ``data_dir`` (no-op when already there); returns the folder.
+
+    ``timeout_s`` bounds every wait for the server (connecting, then each read), not the whole
+    download. Raises :class:`DownloadError` when the download fails, stalls or is corrupt; no
+    partial file is left behind (see the module docstring).
+    """
+    if not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s}")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     folder = root / FOLDER
     if all((folder / name).is_file() for name in (*TRAIN_FILES, TEST_FILE)):
         return folder
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=root, suffix=".tar.gz", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
+    remove_stale_parts(root)
+    part = root / f"{PART_PREFIX}{os.getpid()}"
     try:
-        with urllib.request.urlopen(url) as response, open(tmp_path, "wb") as out:  # noqa: S310 - fixed https URL
-            shutil.copyfileobj(response, out)
-        got = md5sum(tmp_path)
+        _fetch(url, part, timeout_s)
+        got = md5sum(part)
         if got != md5:
-            raise OSError(f"CIFAR-10 download from {url} is corrupt: md5 {got}, expected {md5}")
-        safe_extract(tmp_path, root)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+            raise DownloadError(f"CIFAR-10 download from {url} is corrupt: md5 {got}, expected {md5}")
+        safe_extract(part, root)
+    finally:  # also on KeyboardInterrupt
+        part.unlink(missing_ok=True)
     return folder

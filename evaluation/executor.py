@@ -23,6 +23,13 @@ started lazily, persist across :meth:`Executor.run` calls (torch is imported onc
 job), run in their own process group (so a timeout kills the job's own subprocesses too and Ctrl-C
 reaches only the parent, which then shuts them down), and exit by themselves if the parent dies.
 
+The ``spawn`` start method imports the main module in every worker. A script that creates a process
+pool at its top level, not under ``if __name__ == "__main__":``, would create one in every worker
+too, each of which dies at start-up: every job would end as a crash after its retry. So a pool
+created while a worker is still importing the main module exits that worker with
+:data:`BOOTSTRAP_EXIT`, and the parent raises :class:`MainModuleError` at once, saying to guard the
+script's code.
+
 The serial backend runs jobs in the calling process: a job that kills its process kills the caller,
 and ``job_timeout_s`` is not enforced there. It is meant for debugging and for one-worker runs.
 """
@@ -31,6 +38,8 @@ from __future__ import annotations
 
 import abc
 import collections
+import importlib
+import math
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.util
@@ -54,6 +63,38 @@ BACKENDS = ("serial", "process", "ray")
 
 #: How many times one job is attempted when its worker dies (the first run plus one retry).
 MAX_ATTEMPTS = 2
+
+#: The exit status of a worker that was asked to create a process pool while importing the main
+#: module (see the module docstring); an unusual number, so that it means nothing else.
+BOOTSTRAP_EXIT = 87
+
+
+class MainModuleError(RuntimeError):
+    """The main module creates a process pool when imported, so every worker would too."""
+
+
+def _check_time_limit(job_timeout_s: Optional[float]) -> None:
+    """Raise ``ValueError`` unless ``job_timeout_s`` is None or a positive, finite number of seconds."""
+    if job_timeout_s is not None and not (job_timeout_s > 0 and math.isfinite(job_timeout_s)):
+        raise ValueError(f"job_timeout_s must be a positive number of seconds, not {job_timeout_s}")
+
+
+def _importing_main_in_worker() -> bool:
+    """True while this process is a spawned worker still importing its parent's main module.
+
+    (multiprocessing marks that phase with this flag, and checks it the same way before it
+    refuses to start a process from there.)
+    """
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+
+
+def _main_module_error() -> MainModuleError:
+    main = getattr(sys.modules.get("__main__"), "__file__", None) or "the main module"
+    return MainModuleError(
+        f"{main} creates a process pool when imported, and every worker of the process backend "
+        "imports it (the 'spawn' start method re-imports the main module): put the script's code "
+        'under `if __name__ == "__main__":`'
+    )
 
 
 @dataclass(frozen=True)
@@ -319,6 +360,12 @@ class _Worker:
             pass
 
 
+def _raise_if_main_module_error(worker: _Worker) -> None:
+    """Raise :class:`MainModuleError` when ``worker`` exited with :data:`BOOTSTRAP_EXIT` at start-up."""
+    if not worker.ready and worker.exitcode == BOOTSTRAP_EXIT:
+        raise _main_module_error()
+
+
 def _shutdown_workers(workers: list[_Worker], timeout_s: float = 5.0) -> None:
     """Stop every worker in ``workers`` (also run at garbage collection and interpreter exit)."""
     while workers:
@@ -342,12 +389,13 @@ class ProcessExecutor(Executor):
         preload: Sequence[str] = (),
         start_method: str = "spawn",
     ) -> None:
+        if _importing_main_in_worker():
+            os._exit(BOOTSTRAP_EXIT)  # the parent explains (see the module docstring)
         if workers is None:
             workers = _default_workers()
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
-        if job_timeout_s is not None and job_timeout_s <= 0:
-            raise ValueError(f"job_timeout_s must be positive, not {job_timeout_s}")
+        _check_time_limit(job_timeout_s)
         self.workers = int(workers)
         self.job_timeout_s = job_timeout_s
         self.preload = tuple(preload)
@@ -385,6 +433,7 @@ class ProcessExecutor(Executor):
             if worker.alive():
                 return worker
             self._discard(worker)  # died while idle: replace it
+            _raise_if_main_module_error(worker)
         if len(self._all) < self.workers:
             return self._spawn()
         return None
@@ -433,6 +482,7 @@ class ProcessExecutor(Executor):
                         worker.conn.send((self._seq, blob))
                     except (BrokenPipeError, ConnectionError, OSError, EOFError):
                         self._discard(worker)  # it died before the job started: not an attempt
+                        _raise_if_main_module_error(worker)
                         pending.appendleft((index, attempt))
                         continue
                     busy[worker] = (index, attempt, self._seq) + self._clock(worker)
@@ -486,6 +536,7 @@ class ProcessExecutor(Executor):
                     # The pipe closed or the process ended without a reply: the worker died.
                     exitcode = self._reap(worker)
                     del busy[worker]
+                    _raise_if_main_module_error(worker)
                     crash = _retry_or_crash(
                         pending, index, attempt, started, f"the worker process died ({_exit_description(exitcode)})"
                     )
@@ -547,6 +598,34 @@ def _import_ray():
     return ray
 
 
+def _start_local_ray(ray, num_cpus: int) -> None:
+    """Start a Ray instance for this machine alone: its servers listen on 127.0.0.1 only.
+
+    Ray binds its servers to the node's address, and ``ray.init`` replaces a node address of
+    127.0.0.1 by the machine's network address unless its single-machine flag (set on Windows and
+    macOS) is on, so the flag is held on while Ray starts. ``address="local"`` starts a new
+    instance even when ``RAY_ADDRESS`` names a cluster.
+    """
+    try:
+        constants = importlib.import_module("ray._private.ray_constants")
+    except ImportError:  # pragma: no cover - a Ray without this module
+        constants = None
+    saved = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    if saved is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            configure_logging=False,
+            _node_ip_address="127.0.0.1",
+        )
+    finally:
+        if saved is not None:
+            constants.ENABLE_RAY_CLUSTER = saved
+
+
 class _RayWorker:
     """The body of one Ray actor: a persistent worker process, like a pool worker."""
 
@@ -584,8 +663,9 @@ class RayExecutor(Executor):
     that the timeout can kill exactly the worker running the job. Ray's own retries are off
     (``max_restarts=0``, ``max_task_retries=0``): the retry policy is ours. With ``address`` the
     executor joins that cluster (``ray.init(address=...)``; the package must be importable on every
-    node); otherwise it starts a local instance with ``num_cpus=workers``. An already initialised Ray
-    is reused and left running at :meth:`close`; one started here is shut down.
+    node); otherwise it starts a local instance with ``num_cpus=workers`` that listens on 127.0.0.1
+    only (see :func:`_start_local_ray`). An already initialised Ray is reused and left running at
+    :meth:`close`; one started here is shut down.
     """
 
     backend = "ray"
@@ -599,8 +679,7 @@ class RayExecutor(Executor):
         preload: Sequence[str] = (),
     ) -> None:
         ray = _import_ray()
-        if job_timeout_s is not None and job_timeout_s <= 0:
-            raise ValueError(f"job_timeout_s must be positive, not {job_timeout_s}")
+        _check_time_limit(job_timeout_s)
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self._ray = ray
@@ -609,11 +688,7 @@ class RayExecutor(Executor):
         self._owns_ray = False
         if not ray.is_initialized():
             if address is None:
-                ray.init(
-                    num_cpus=workers or _default_workers(),
-                    include_dashboard=False,
-                    configure_logging=False,
-                )
+                _start_local_ray(ray, workers or _default_workers())
             else:
                 ray.init(address=address)
             self._owns_ray = True

@@ -45,7 +45,7 @@ from .child import make_child
 from .tasks import Task, get_task
 from .trainer import child_spec
 
-__all__ = ["MODELS", "PreActBlock", "WideResNet", "build_model", "count_parameters", "parse_model_name"]
+__all__ = ["MODELS", "PreActBlock", "WideResNet", "build_model", "check_wide_resnet", "count_parameters", "parse_model_name"]
 
 MODELS: tuple[str, ...] = ("paper", "resnet", "wrn-D-K")
 RESNET_DEPTH = 16  # "resnet" = WRN-16-2
@@ -98,10 +98,7 @@ class WideResNet(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, *, depth: int = RESNET_DEPTH, widen: int = RESNET_WIDEN, dims: int = 2):
         super().__init__()
-        if depth < 10 or (depth - 4) % 6:
-            raise ValueError(f"a Wide ResNet's depth is 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}")
-        if widen < 1:
-            raise ValueError(f"the widening factor must be >= 1, got {widen}")
+        check_wide_resnet(depth, widen)
         conv, norm = _layers(dims)
         self.depth, self.widen, self.dims = depth, widen, dims
         blocks = (depth - 4) // 6
@@ -150,8 +147,18 @@ def parse_model_name(name: str) -> tuple[str, dict[str, int]]:
         return "wrn", {"depth": RESNET_DEPTH, "widen": RESNET_WIDEN}
     match = _WRN.match(key)
     if match:
-        return "wrn", {"depth": int(match.group(1)), "widen": int(match.group(2))}
+        depth, widen = int(match.group(1)), int(match.group(2))
+        check_wide_resnet(depth, widen)
+        return "wrn", {"depth": depth, "widen": widen}
     raise ValueError(f"unknown model {name!r}; known: paper, resnet, wrn-D-K (e.g. wrn-16-4)")
+
+
+def check_wide_resnet(depth: int, widen: int) -> None:
+    """Raise ``ValueError`` unless WRN-``depth``-``widen`` exists (``depth = 6n + 4``, ``widen >= 1``)."""
+    if depth < 10 or (depth - 4) % 6:
+        raise ValueError(f"a Wide ResNet's depth is 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}")
+    if widen < 1:
+        raise ValueError(f"the widening factor must be >= 1, got {widen}")
 
 
 def build_model(

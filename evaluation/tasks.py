@@ -57,6 +57,7 @@ __all__ = [
     "QuadraticFunction",
     "RosenbrockFunction",
     "TASKS",
+    "TASK_KINDS",
     "Task",
     "TaskDefaults",
     "get_task",
@@ -67,6 +68,14 @@ SPLIT_SEED = 0  # the fixed seed of every data split (never the evaluation seed)
 SCORE_DECADES = 6.0  # orders of magnitude of decrease that give a function task score of 1.0
 
 TASKS: tuple[str, ...] = ("digits", "mnist1d", "cifar10", "quadratic", "rosenbrock")
+#: Each task's :attr:`Task.kind`, known without loading its data.
+TASK_KINDS: dict[str, str] = {
+    "digits": "image",
+    "mnist1d": "sequence",
+    "cifar10": "image",
+    "quadratic": "function",
+    "rosenbrock": "function",
+}
 
 # The embedded default task, chosen by measurement (train_rule with each task's defaults below,
 # 1 thread on the shared 2-core dev machine; reward = best validation accuracy over the lr grid):
@@ -99,6 +108,7 @@ class TaskDefaults:
     lrs: tuple[float, ...]
     time_limit_s: float
     hurdle_threshold: float = 0.0
+    halving: tuple[tuple[float, int], ...] = ()
 
 
 class DataSplit(NamedTuple):

@@ -74,7 +74,7 @@ from optsearch.dsl.printer import to_text
 
 from .models import build_model, count_parameters, parse_model_name
 from .records import DIVERGED, ERROR, NAN, OK
-from .tasks import LR_GRID, Task, get_task
+from .tasks import LR_GRID, TASK_KINDS, Task, get_task
 from .trainer import DIVERGENCE_FACTOR, LOSS_CAP, torch_threads
 
 __all__ = [
@@ -84,6 +84,7 @@ __all__ = [
     "RunRecord",
     "TransferConfig",
     "TransferResult",
+    "resolve_device",
     "rules_from_store",
     "train_run",
     "transfer",
@@ -102,6 +103,7 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 EVAL_BATCH = 512  # examples per forward pass when measuring accuracy
 DEFAULT_CURVE_POINTS = 20  # eval_every defaults to steps // this
+MAX_EPOCHS = 1e6  # far beyond any real budget; keeps the step count a finite integer
 TUNE, SEED = "tune", "seed"
 FAILED = (NAN, DIVERGED, ERROR)
 
@@ -136,8 +138,8 @@ class TransferConfig:
     ``model``: ``"paper"`` (the search's child), ``"resnet"`` (WRN-16-2) or ``"wrn-D-K"``.
     ``lrs``: the tuning grid. ``tuning_seed``: the seed of every tuning run; ``seeds``: the seeds
     of the final runs. Budget: ``steps`` or ``epochs`` (passes over the training split, rounded
-    up to whole steps; at most one of the two; neither = the task's default steps),
-    ``batch_size`` (default: the task's), ``eval_every`` (default ``steps // 20``, at least 1).
+    up to whole steps, at most :data:`MAX_EPOCHS`; at most one of the two; neither = the task's
+    default steps), ``batch_size`` (default: the task's), ``eval_every`` (default ``steps // 20``, at least 1).
     ``weight_decay``: L2 coefficient added to the loss (weights only, not biases or batch norm).
     ``augment``: random crops (zero padding of H/8 pixels) and horizontal flips of image
     batches, the usual CIFAR-10 augmentation. ``divergence_factor``: a loss above this multiple of
@@ -163,6 +165,8 @@ class TransferConfig:
         object.__setattr__(self, "lrs", tuple(float(lr) for lr in self.lrs))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         parse_model_name(self.model)  # raises for an unknown model
+        if isinstance(self.task, str):
+            _check_task_name(self.task, self.augment)
         if not self.lrs or any(not (lr > 0.0 and math.isfinite(lr)) for lr in self.lrs):
             raise ValueError(f"lrs must be a non-empty sequence of positive numbers, got {self.lrs}")
         if len(set(self.lrs)) != len(self.lrs):
@@ -175,14 +179,14 @@ class TransferConfig:
             raise ValueError("give steps or epochs, not both")
         if self.steps is not None and int(self.steps) < 1:
             raise ValueError("steps must be >= 1")
-        if self.epochs is not None and not self.epochs > 0:
-            raise ValueError("epochs must be > 0")
+        if self.epochs is not None and not 0 < self.epochs <= MAX_EPOCHS:
+            raise ValueError(f"epochs must be > 0 and at most {MAX_EPOCHS:.0f}, got {self.epochs}")
         for name in ("batch_size", "eval_every"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.weight_decay < 0.0:
-            raise ValueError("weight_decay must be >= 0")
+        if not (self.weight_decay >= 0.0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
         if not self.divergence_factor > 1.0:
             raise ValueError("divergence_factor must be > 1")
 
@@ -209,6 +213,42 @@ class TransferConfig:
         data["task"] = self.task_name
         data["lrs"], data["seeds"] = list(self.lrs), list(self.seeds)
         return data
+
+
+def _check_task_name(name: str, augment: bool) -> None:
+    """Raise ``ValueError`` unless ``name`` is a task with data that ``augment`` can apply to."""
+    kind = TASK_KINDS.get(name.strip().lower())
+    if kind is None:
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(TASK_KINDS)}")
+    if kind == "function":
+        raise ValueError(f"task {name!r} is a function task: transfer needs an image or sequence task")
+    if augment and kind != "image":
+        raise ValueError(f"augmentation is for image tasks; {name!r} is a {kind} task")
+
+
+def resolve_device(device: Union[str, torch.device]) -> torch.device:
+    """``device`` as a :class:`torch.device` that exists here: ``cpu``, ``cuda[:N]`` or ``mps``.
+
+    Raises ``ValueError`` naming the device when torch does not know it or this machine lacks it.
+    """
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or mps") from None
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r}: CUDA is not available on this machine; use cpu")
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA device(s)")
+        return resolved
+    if resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {str(device)!r}: MPS is not available on this machine; use cpu")
+        return resolved
+    raise ValueError(f"device {str(device)!r} is not supported; use cpu, cuda, cuda:N or mps")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -777,9 +817,11 @@ def transfer(
     a rule fails its whole grid and so skips its seed runs).
 
     Raises ``ValueError`` for a rule that does not parse, a name given twice with different rules,
-    a function task, or augmentation of a non-image task.
+    a function task, augmentation of a non-image task, or a ``device`` this machine lacks (see
+    :func:`resolve_device`), all before any training.
     """
     start = time.perf_counter()
+    device = resolve_device(device)
     entries, notes = _entries(rules)  # parse first: a typo fails before any data is loaded
     task = config.task if isinstance(config.task, Task) else get_task(config.task, data_dir=data_dir, download=download)
     if task.is_function or task.train is None:
@@ -787,7 +829,6 @@ def transfer(
     if config.augment and task.kind != "image":
         raise ValueError(f"augmentation is for image tasks; {task.name!r} is a {task.kind} task")
     budget = config.budget(task)
-    device = torch.device(device)
 
     total = len(entries) * (len(config.lrs) + len(config.seeds))
     done = 0

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from optsearch.dsl import (
@@ -23,9 +25,13 @@ from optsearch.dsl import (
     to_tokens,
 )
 from optsearch.dsl.primitives import BINARIES, OPERANDS, SIGN_OPERANDS, UNARIES
+from optsearch.evaluation.cifar10 import DownloadError
 from optsearch.evaluation.store import StoreError
 
 EXIT_USAGE = 2
+MAX_INT = 2**63 - 1  # the largest integer SQLite and torch's generators hold (seeds, budgets, ...)
+MAX_GROUPS = 64  # 5-token groups per rule: far beyond any searched rule, short of a memory blow-up
+MAX_SEED_RUNS = 1000  # seeds per searcher or per transferred rule
 
 
 class UsageError(Exception):
@@ -35,6 +41,67 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
+
+
+# ------------------------------------------------------------------------------------------------
+# argument types and checks
+# ------------------------------------------------------------------------------------------------
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+    high_text = "2**63 - 1" if high == MAX_INT else str(high)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high_text}, got {value}")
+        return value
+
+    return parse
+
+
+def _finite_float(minimum: float, *, strict: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number above ``minimum`` (``strict``) or at least ``minimum``."""
+    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_in(1, MAX_INT)
+_seed = _int_in(0, MAX_INT)
+_groups = _int_in(1, MAX_GROUPS)
+_seed_runs = _int_in(1, MAX_SEED_RUNS)
+_positive_float = _finite_float(0.0, strict=True)
+_nonnegative_float = _finite_float(0.0, strict=False)
+
+
+def _check_backend(args: argparse.Namespace) -> None:
+    """Reject ``--address`` without ``--backend ray``, before anything connects anywhere."""
+    if args.address is not None and args.backend != "ray":
+        raise UsageError(f"--address {args.address} is only for --backend ray, not --backend {args.backend}")
+
+
+def _output_folder(text: str, option: str) -> Path:
+    """The report folder ``text``, created now so that a bad path fails before any work."""
+    folder = Path(text)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{option} {text}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"{option} {text}: cannot create the folder ({error.strerror or error})") from None
+    return folder
 
 
 def _rule_from_argument(text: str):
@@ -128,13 +195,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------
 # eval / show
 # ------------------------------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _eval_config(args: argparse.Namespace, *, screen: bool, hurdle: bool):
     from optsearch.evaluation.config import EvalConfig
     from optsearch.evaluation.tasks import DEFAULT_TASK, TASKS
@@ -176,37 +236,53 @@ def _print_result(result, label: str) -> None:
         print(f"{'':12s}lr {row.lr:<8g} val {row.val_acc:.4f}  test {row.test_acc:.4f}  {row.status}  ({row.steps} steps)")
 
 
+def _print_eval(args: argparse.Namespace, labels: Sequence[str], results, evaluator) -> None:
+    """Print ``eval``'s results: one JSON object (``--json``) or a line per rule."""
+    labelled = {label: result for label, result in zip(labels, results) if result is not None}
+    if args.json:
+        if "rule" in labelled:
+            payload = _result_json(labelled.pop("rule"))
+            if args.baselines:
+                payload["baselines"] = {label: _result_json(r) for label, r in labelled.items()}
+            print(json.dumps(payload))
+        return
+    print(f"task {evaluator.task}, seed {args.seed}, {evaluator.config.steps} steps, lrs {list(evaluator.config.lrs)}")
+    for label, result in labelled.items():
+        _print_result(result, label)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Train the child with a rule (and optionally the baselines) and print the reward."""
+    """Train the child with a rule (and optionally the baselines) and print the reward.
+
+    When the store cannot be written, the results the evaluator still finished are printed
+    before the error.
+    """
     from optsearch.dsl.library import BASELINE_NAMES
     from optsearch.evaluation.evaluator import Evaluator
 
     rules = [("rule", _rule_from_argument(args.rule))]
     if args.baselines:
         rules += [(name, resolve_rule(name)) for name in BASELINE_NAMES]
+    labels = [label for label, _ in rules]
     config = _eval_config(args, screen=args.screen, hurdle=args.hurdle)
     if args.download:
         from optsearch.evaluation.tasks import get_task
 
         get_task(config.task, data_dir=args.data_dir, download=True)
     with Evaluator(config, store=args.store, backend=args.backend, workers=args.workers, data_dir=args.data_dir) as evaluator:
-        results = evaluator.evaluate([expr for _, expr in rules], seed=args.seed, searcher="eval", run_id="eval")
-    if args.json:
-        payload = _result_json(results[0])
-        if args.baselines:
-            payload["baselines"] = {label: _result_json(r) for (label, _), r in zip(rules[1:], results[1:])}
-        print(json.dumps(payload))
-        return 0
-    print(f"task {evaluator.task}, seed {args.seed}, {evaluator.config.steps} steps, lrs {list(evaluator.config.lrs)}")
-    for (label, _), result in zip(rules, results):
-        _print_result(result, label)
+        try:
+            results = evaluator.evaluate([expr for _, expr in rules], seed=args.seed, searcher="eval", run_id="eval")
+        except StoreError as error:
+            finished = getattr(error, "results", None)
+            if finished:
+                _print_eval(args, labels, finished, evaluator)
+            raise
+    _print_eval(args, labels, results, evaluator)
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print a store's leaderboard, or every evaluation as JSON lines."""
-    from pathlib import Path
-
     from optsearch.evaluation.store import ResultStore
 
     if not Path(args.store).exists():
@@ -233,7 +309,7 @@ def _add_eval_commands(commands) -> None:
     evaluate = commands.add_parser("eval", help="train the child with a rule and print its reward")
     evaluate.add_argument("rule", help="rule text, a named rule or space-separated tokens")
     evaluate.add_argument("--task", default=None, help="task name (default: the embedded default)")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=_seed, default=0, help="0 to 2**63 - 1")
     evaluate.add_argument("--steps", type=_positive_int, default=None, help="optimizer steps per child")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--store", default=None, help="SQLite results store to record into and reuse")
@@ -320,6 +396,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from optsearch.registry_entries import SEARCHERS
     from optsearch.searchers import run_named_search
 
+    _check_backend(args)
     if args.searcher not in SEARCHERS:
         raise UsageError(f"unknown searcher {args.searcher!r}; searchers are {', '.join(SEARCHERS)}")
     config = _eval_config(args, screen=not args.no_screen, hurdle=not args.no_hurdle)
@@ -354,12 +431,12 @@ def _add_search_command(commands) -> None:
     search.add_argument("--searcher", required=True, help="a registered searcher (see `optsearch list`)")
     search.add_argument("--budget", type=_positive_int, default=100, help="rule proposals to resolve")
     search.add_argument("--task", default=None, help="task name (default: the embedded default)")
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--seed", type=_seed, default=0, help="0 to 2**63 - 1")
     search.add_argument("--store", default="optsearch.sqlite", help="SQLite results store (resumes a run)")
     search.add_argument("--backend", choices=("serial", "process", "ray"), default="process")
     search.add_argument("--workers", type=_positive_int, default=None)
     search.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
-    search.add_argument("--groups", type=_positive_int, default=3, help="5-token groups per rule")
+    search.add_argument("--groups", type=_groups, default=3, help=f"5-token groups per rule (at most {MAX_GROUPS})")
     search.add_argument("--batch-size", type=_positive_int, default=8, help="proposals per ask (ask/tell searchers)")
     search.add_argument("--steps", type=_positive_int, default=None, help="optimizer steps per child")
     search.add_argument("--data-dir", default=None)
@@ -374,19 +451,34 @@ def _add_search_command(commands) -> None:
 # ------------------------------------------------------------------------------------------------
 # compare
 # ------------------------------------------------------------------------------------------------
-def cmd_compare(args: argparse.Namespace) -> int:
-    """Run searchers × seeds against one evaluator and store; write curves, summary, leaderboard."""
-    import time
-    from pathlib import Path
-
+def _compare_searchers(text: Optional[str]) -> tuple[str, ...]:
+    """The searchers named by ``--searchers`` (the default set when not given), checked."""
     import optsearch.searchers  # noqa: F401  (registers the searchers)
     from optsearch.registry_entries import SEARCHERS
-    from optsearch.searchers.compare import DEFAULT_SEARCHERS, CompareConfig, run_comparison
+    from optsearch.searchers.compare import DEFAULT_SEARCHERS
 
-    names = tuple(n for n in (args.searchers or ",".join(DEFAULT_SEARCHERS)).split(",") if n)
+    if text is None:
+        return tuple(DEFAULT_SEARCHERS)
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise UsageError(f"--searchers {text!r} names no searcher; searchers are {', '.join(SEARCHERS)}")
     unknown = [n for n in names if n not in SEARCHERS]
     if unknown:
         raise UsageError(f"unknown searcher {unknown[0]!r}; searchers are {', '.join(SEARCHERS)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"--searchers names {repeated[0]!r} twice")
+    return names
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run searchers × seeds against one evaluator and store; write curves, summary, leaderboard."""
+    import time
+
+    from optsearch.searchers.compare import CompareConfig, run_comparison
+
+    _check_backend(args)
+    names = _compare_searchers(args.searchers)
     defaults = CompareConfig()
     compare = CompareConfig(
         searchers=names,
@@ -394,9 +486,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         seeds=args.seeds or defaults.seeds,
         groups=args.groups or defaults.groups,
     )
-    out = Path(args.out)
+    eval_config = _eval_config(args, screen=True, hurdle=True)
+    out = _output_folder(args.out, "--out")
     store = args.store or str(out / "results.sqlite")
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
     def progress(name: str, seed: int, done: int, results) -> None:
@@ -406,7 +498,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     outcome = run_comparison(
         compare,
-        _eval_config(args, screen=True, hurdle=True),
+        eval_config,
         out,
         store=store,
         backend=args.backend,
@@ -424,10 +516,10 @@ def _add_compare_command(commands) -> None:
     compare = commands.add_parser("compare", help="compare searchers over seeds: curves, statistics, leaderboard")
     compare.add_argument("--searchers", default=None, help="comma-separated (default: reinforce,ppo,gp,random,evolution)")
     compare.add_argument("--budget", type=_positive_int, default=None, help="proposals per searcher and seed")
-    compare.add_argument("--seeds", type=_positive_int, default=None, help="seeds per searcher")
+    compare.add_argument("--seeds", type=_seed_runs, default=None, help=f"seeds per searcher (at most {MAX_SEED_RUNS})")
     compare.add_argument("--task", default=None, help="task name (default: the embedded default)")
     compare.add_argument("--steps", type=_positive_int, default=None, help="optimizer steps per child")
-    compare.add_argument("--groups", type=_positive_int, default=None, help="5-token groups per rule")
+    compare.add_argument("--groups", type=_groups, default=None, help=f"5-token groups per rule (at most {MAX_GROUPS})")
     compare.add_argument("--out", default="compare-out", help="folder for the report")
     compare.add_argument("--store", default=None, help="results store (default: OUT/results.sqlite; resumes)")
     compare.add_argument("--backend", choices=("serial", "process", "ray"), default="process")
@@ -443,10 +535,12 @@ def _add_compare_command(commands) -> None:
 # ------------------------------------------------------------------------------------------------
 def cmd_transfer(args: argparse.Namespace) -> int:
     """DeepOBS-style transfer of rules (or a store's leaderboard) to a larger task."""
-    from pathlib import Path
+    from optsearch.evaluation.transfer import TransferConfig, resolve_device, rules_from_store, transfer
 
-    from optsearch.evaluation.transfer import TransferConfig, rules_from_store, transfer
-
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     rules: dict[str, str] = {}
     for text in args.rules:
         rules[text] = str(_rule_from_argument(text))
@@ -466,17 +560,18 @@ def cmd_transfer(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             augment=args.augment,
             weight_decay=args.weight_decay,
-            num_threads=1 if args.device == "cpu" else None,
+            num_threads=1 if device.type == "cpu" else None,
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
+    out = _output_folder(args.out, "--out")
 
     def progress(done: int, total: int, record) -> None:
         if not args.quiet:
             print(f"[{done}/{total}] {record.rule} lr {record.lr:g} seed {record.seed}: {record.status}", flush=True)
 
-    result = transfer(rules, config, data_dir=args.data_dir, download=args.download, device=args.device, progress=progress)
-    files = result.write(Path(args.out))
+    result = transfer(rules, config, data_dir=args.data_dir, download=args.download, device=device, progress=progress)
+    files = result.write(out)
     print(files["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in files.values()))
     return 0
@@ -489,13 +584,13 @@ def _add_transfer_command(commands) -> None:
     transfer.add_argument("--model", default="paper", help="paper, resnet (WRN-16-2) or wrn-DEPTH-WIDTH")
     transfer.add_argument("--store", default=None, help="also transfer the top rules of this results store")
     transfer.add_argument("--top", type=_positive_int, default=3, help="how many rules to take from --store")
-    transfer.add_argument("--seeds", type=_positive_int, default=3, help="seeds at the best learning rate")
+    transfer.add_argument("--seeds", type=_seed_runs, default=3, help=f"seeds at the best learning rate (at most {MAX_SEED_RUNS})")
     transfer.add_argument("--steps", type=_positive_int, default=None)
-    transfer.add_argument("--epochs", type=float, default=None)
+    transfer.add_argument("--epochs", type=_positive_float, default=None, help="passes over the training data")
     transfer.add_argument("--batch-size", type=_positive_int, default=None)
     transfer.add_argument("--augment", action="store_true", help="random crops and flips (image tasks)")
-    transfer.add_argument("--weight-decay", type=float, default=0.0)
-    transfer.add_argument("--device", default="cpu", help="cpu or cuda")
+    transfer.add_argument("--weight-decay", type=_nonnegative_float, default=0.0, help="L2 coefficient, >= 0")
+    transfer.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
     transfer.add_argument("--data-dir", default=None)
     transfer.add_argument("--download", action="store_true", help="download the dataset (CIFAR-10) if missing")
     transfer.add_argument("--out", default="transfer-out")
@@ -517,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="print a rule as text, LaTeX or tokens")
     export.add_argument("rule", help="rule text, a named rule (e.g. powersign) or space-separated tokens")
     export.add_argument("--format", choices=("text", "latex", "tokens", "json"), default="text")
-    export.add_argument("--groups", type=int, default=None, help="exact number of 5-token groups")
+    export.add_argument("--groups", type=_groups, default=None, help=f"exact number of 5-token groups (at most {MAX_GROUPS})")
     export.add_argument("--canonical", action="store_true", help="print the canonical form")
     export.set_defaults(handler=cmd_export)
 
@@ -529,8 +624,16 @@ def build_parser() -> argparse.ArgumentParser:
 # Later commands (eval, search, compare, show, transfer) add themselves here.
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_eval_commands, _add_search_command, _add_compare_command, _add_transfer_command]
 
-# Exceptions that mean "the user's input is wrong", reported without a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (UsageError, ParseError, TokenError, FileNotFoundError, StoreError)
+# Exceptions reported as one line, without a traceback: the user's input is wrong, or the user has
+# to fix something outside the program (a results store, a download).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    UsageError,
+    ParseError,
+    TokenError,
+    FileNotFoundError,
+    StoreError,
+    DownloadError,
+)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

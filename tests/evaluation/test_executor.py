@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import multiprocessing
 import os
+import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -200,6 +203,40 @@ def test_bad_backend_names_and_arguments():
         make_executor("process", 0)
     with pytest.raises(ValueError, match="address"):
         make_executor("process", 1, address="ray://head:10001")
+    for limit in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="job_timeout_s"):
+            make_executor("process", 1, job_timeout_s=limit)
+
+
+_SCRIPT = """
+import sys
+from optsearch.dsl import resolve_rule
+from optsearch.evaluation import EvalConfig, Evaluator
+
+def run():
+    with Evaluator(EvalConfig(task="quadratic", steps=20), backend="process", workers=2) as evaluator:
+        results = evaluator.evaluate([resolve_rule("adam"), resolve_rule("sgd")], seed=0)
+    print("statuses", *[r.status for r in results])
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_script_without_a_main_guard_fails_at_once_saying_so(tmp_path, guarded):
+    script = tmp_path / "search_script.py"
+    call = 'if __name__ == "__main__":\n    run()\n' if guarded else "run()\n"
+    script.write_text(textwrap.dedent(_SCRIPT) + call)
+    start = time.monotonic()
+    completed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    elapsed = time.monotonic() - start
+    if guarded:
+        assert completed.returncode == 0, completed.stderr
+        assert "statuses ok ok" in completed.stdout
+        return
+    assert completed.returncode != 0 and "statuses" not in completed.stdout
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith("optsearch.evaluation.executor.MainModuleError:"), completed.stderr
+    assert str(script) in last and 'if __name__ == "__main__":' in last
+    assert elapsed < 60  # one failed start-up, not a crash-and-retry of every job
 
 
 def test_ray_backend_without_ray_says_how_to_install(monkeypatch):
@@ -236,3 +273,78 @@ def test_ray_backend_agrees_and_follows_the_same_policy(tmp_path, monkeypatch):
     while _children_of_us() - children_before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _children_of_us() - children_before  # no Ray process left behind
+
+
+def _descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _socket_inodes(pids: set[int]) -> set[str]:
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return inodes
+
+
+def _listening_addresses(inodes: set[str]) -> list[ipaddress._BaseAddress]:
+    """The local addresses of the TCP sockets in LISTEN state among ``inodes`` (/proc/net/tcp*)."""
+    addresses = []
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: TCP_LISTEN
+                continue
+            raw = bytes.fromhex(fields[1].split(":")[0])
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))  # host-order words
+            addresses.append(ipaddress.ip_address(words))
+    return addresses
+
+
+def _loopback(address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+@pytest.mark.slow
+def test_a_local_ray_instance_listens_on_loopback_only(monkeypatch):
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("a Ray instance is already running in this process")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # ignored: no address given means a new local instance
+    with make_executor("ray", 1) as executor:
+        assert executor.run_all(jobs.square, [3])[0].value == 9  # a worker is up, with its servers
+        assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
+        assert ray.util.get_node_ip_address() == "127.0.0.1"
+        listening = _listening_addresses(_socket_inodes(_descendants(os.getpid())))
+    assert listening, "found no listening socket of Ray's"
+    assert all(_loopback(address) for address in listening), listening
+    assert not ray.is_initialized()

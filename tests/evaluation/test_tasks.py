@@ -8,7 +8,13 @@ import math
 import os
 import pickle
 import random
+import signal
+import subprocess
+import sys
 import tarfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +49,9 @@ def _check_data_task(task: Task, shape: tuple[int, ...], sizes: tuple[int, int, 
 
 def test_task_names_and_default():
     assert set(TASKS) == {"digits", "mnist1d", "cifar10", "quadratic", "rosenbrock"}
+    assert set(tasks_module.TASK_KINDS) == set(TASKS)
+    for name in ("digits", "mnist1d", "quadratic", "rosenbrock"):
+        assert get_task(name).kind == tasks_module.TASK_KINDS[name]
     assert DEFAULT_TASK in ("digits", "mnist1d")
     with pytest.raises(ValueError, match="unknown task"):
         get_task("imagenet")
@@ -149,7 +158,7 @@ def test_fake_cifar10_loads_through_the_real_reader(tmp_path, protocol):
     n_train = 5 * PER_BATCH
     n_val = n_train // 10
     _check_data_task(task, (3, 32, 32), (n_train - n_val, n_val, PER_BATCH))
-    assert task.pool
+    assert task.pool and task.kind == tasks_module.TASK_KINDS["cifar10"]
     # labels in file order; validation = the last images of the training batches
     assert torch.equal(task.train.y, torch.from_numpy(written["y"][:-n_val]))  # type: ignore[union-attr]
     assert torch.equal(task.val.y, torch.from_numpy(written["y"][-n_val:]))  # type: ignore[union-attr]
@@ -220,8 +229,121 @@ def test_download_checks_md5_and_extracts(tmp_path):
     digest = hashlib.md5(archive.read_bytes()).hexdigest()
     with pytest.raises(OSError, match="md5"):
         cifar.download_cifar10(tmp_path / "bad", url=archive.as_uri(), md5="0" * 32)
-    assert not list((tmp_path / "bad").glob("*.tar.gz"))  # no partial download left behind
+    assert not list((tmp_path / "bad").iterdir())  # no partial download left behind
     folder = cifar.download_cifar10(tmp_path / "data", url=archive.as_uri(), md5=digest)
     assert folder == tmp_path / "data" / cifar.FOLDER
     arrays = cifar.load_cifar10(tmp_path / "data")
     assert arrays["x_train"].shape == (5 * PER_BATCH, 3, 32, 32) and arrays["x_test"].shape == (PER_BATCH, 3, 32, 32)
+
+
+# ------------------------------------------------------------------------------------------------
+# Downloading from a misbehaving server (a local one on 127.0.0.1: no network needed)
+# ------------------------------------------------------------------------------------------------
+class _Archive(BaseHTTPRequestHandler):
+    """``/archive`` serves the fake tarball; ``/stall`` stops sending half-way and waits;
+    ``/truncated`` closes the connection half-way (both announce the full length); else 404."""
+
+    archive = b""
+    release = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        if self.path not in ("/archive", "/stall", "/truncated"):
+            self.send_error(404)
+            return
+        body = self.archive
+        self.send_response(200)
+        self.send_header("Content-Type", "application/gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path == "/archive":
+            self.wfile.write(body)
+            return
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        if self.path == "/stall":
+            self.release.wait(60)
+        self.close_connection = True
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture()
+def archive_server(tmp_path):
+    """``(base URL on 127.0.0.1, md5 of the archive)`` of a server of a fake CIFAR-10 tarball."""
+    source = tmp_path / "source"
+    _write_fake_cifar(source)
+    archive = tmp_path / "cifar.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source / cifar.FOLDER, arcname=cifar.FOLDER)
+    handler = type("Handler", (_Archive,), {"archive": archive.read_bytes(), "release": threading.Event()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hashlib.md5(handler.archive).hexdigest()
+    handler.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_stalled_download_times_out_quickly_and_leaves_nothing(tmp_path, archive_server):
+    url, digest = archive_server
+    root = tmp_path / "data"
+    started = time.monotonic()
+    with pytest.raises(cifar.DownloadError, match="timed out") as info:
+        cifar.download_cifar10(root, url=url + "/stall", md5=digest, timeout_s=0.5)
+    assert time.monotonic() - started < 10
+    assert url + "/stall" in str(info.value) and "\n" not in str(info.value)
+    assert not list(root.iterdir())
+
+
+def test_a_truncated_download_is_an_error_and_leaves_nothing(tmp_path, archive_server):
+    url, digest = archive_server
+    root = tmp_path / "data"
+    with pytest.raises(cifar.DownloadError, match="closed after"):
+        cifar.download_cifar10(root, url=url + "/truncated", md5=digest, timeout_s=5)
+    assert not list(root.iterdir())
+    with pytest.raises(cifar.DownloadError, match="HTTP Error 404"):
+        cifar.download_cifar10(root, url=url + "/missing", md5=digest, timeout_s=5)
+    assert not list(root.iterdir())
+
+
+def _start_download(root: Path, url: str, digest: str) -> subprocess.Popen:
+    """A separate process downloading ``url`` into ``root``, once its partial file exists."""
+    code = (
+        "import sys; from optsearch.evaluation.cifar10 import download_cifar10; "
+        "download_cifar10(sys.argv[1], url=sys.argv[2], md5=sys.argv[3], timeout_s=60)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code, str(root), url, digest], stderr=subprocess.PIPE, text=True)
+    part = root / f"{cifar.PART_PREFIX}{process.pid}"
+    deadline = time.monotonic() + 120
+    while not (part.exists() and part.stat().st_size > 0):
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "the download never started"
+        time.sleep(0.05)
+    return process
+
+
+def test_interrupted_and_killed_downloads_leave_no_partial_file(tmp_path, archive_server):
+    url, digest = archive_server
+    root = tmp_path / "data"
+    interrupted = _start_download(root, url + "/stall", digest)
+    interrupted.send_signal(signal.SIGINT)  # Ctrl-C: the download removes its own partial file
+    assert interrupted.wait(30) != 0 and "KeyboardInterrupt" in interrupted.stderr.read()
+    assert not list(root.iterdir())
+
+    killed = _start_download(root, url + "/stall", digest)
+    killed.kill()  # SIGKILL: no cleanup possible, so the next download removes the leftover
+    killed.wait(30)
+    killed.stderr.close()
+    leftover = root / f"{cifar.PART_PREFIX}{killed.pid}"
+    assert leftover.exists()
+    with subprocess.Popen(["sleep", "60"]) as alive:  # a download in progress by a live process
+        in_progress = root / f"{cifar.PART_PREFIX}{alive.pid}"
+        in_progress.write_bytes(b"partial")
+        folder = cifar.download_cifar10(root, url=url + "/archive", md5=digest, timeout_s=5)
+        alive.kill()
+    assert not leftover.exists() and in_progress.exists()
+    assert folder == root / cifar.FOLDER
+    assert cifar.load_cifar10(root)["x_test"].shape == (PER_BATCH, 3, 32, 32)

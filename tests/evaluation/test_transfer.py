@@ -27,6 +27,7 @@ from optsearch.evaluation.transfer import (
     TransferConfig,
     _entries,
     augment_images,
+    resolve_device,
     rules_from_store,
     train_run,
     transfer,
@@ -180,10 +181,36 @@ def test_config_budget_and_validation():
         dict(lrs=(0.1, -1.0)),
         dict(seeds=()),
         dict(model="vgg"),
+        dict(model="wrn-0-0"),
+        dict(model="wrn-16-0"),
         dict(steps=0),
+        dict(epochs=math.nan),
+        dict(epochs=math.inf),
+        dict(epochs=1e9),
+        dict(weight_decay=math.nan),
+        dict(weight_decay=math.inf),
+        dict(weight_decay=-1e-4),
     ):
         with pytest.raises(ValueError):
             TransferConfig("digits", **bad)
+    with pytest.raises(ValueError, match="unknown task 'nosuch'"):
+        TransferConfig("nosuch")
+    with pytest.raises(ValueError, match="function task"):
+        TransferConfig("rosenbrock")
+    with pytest.raises(ValueError, match="augmentation"):
+        TransferConfig("mnist1d", augment=True)
+
+
+def test_devices_are_checked_before_any_work():
+    assert resolve_device("cpu") == torch.device("cpu")
+    for bad, message in (("bogus", "unknown device 'bogus'"), ("meta", "is not supported")):
+        with pytest.raises(ValueError, match=message):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            transfer(["powersign"], DIGITS, device="cuda:0")
 
 
 def _stored(rule: str, reward: float, status: str = "ok") -> EvalResult:
