@@ -26,20 +26,25 @@ class EvalConfig:
       below ``hurdle_threshold`` (the task's calibrated value when ``None``) stops with status
       ``hurdle`` and keeps that partial accuracy as its reward. The threshold is fixed per task
       and never depends on earlier proposals, so a reward is a function of (rule, seed) alone.
-    - ``time_limit_s``: wall-clock limit of one evaluation (status ``timeout``). It does not enter
-      the cache key: it changes whether a result is obtained, not what it is.
+    - ``halving``: successive halving over the learning rates, as ``((fraction, keep), ...)``:
+      after ``fraction`` of the steps only the ``keep`` best learning rates (by validation
+      accuracy) train on. ``()`` trains every rate to the end.
+    - ``time_limit_s``: wall-clock limit of one evaluation (status ``timeout``; the task's
+      calibrated limit when ``None``). It does not enter the cache key: it changes whether a
+      result is obtained, not what it is (and a timeout is never served from the cache).
     """
 
     task: str = DEFAULT_TASK
     steps: Optional[int] = None
     batch_size: Optional[int] = None
     lrs: Optional[tuple[float, ...]] = None
+    halving: Optional[tuple[tuple[float, int], ...]] = None
     screen: bool = True
     hurdle: bool = True
     hurdle_fraction: float = 0.1
     hurdle_threshold: Optional[float] = None
     divergence_factor: float = 10.0
-    time_limit_s: float = 300.0
+    time_limit_s: Optional[float] = None
     rule_config: RuleConfig = field(default_factory=RuleConfig)
 
     def with_task_defaults(self, defaults: "TaskDefaults") -> "EvalConfig":
@@ -49,9 +54,11 @@ class EvalConfig:
             steps=self.steps if self.steps is not None else defaults.steps,
             batch_size=self.batch_size if self.batch_size is not None else defaults.batch_size,
             lrs=tuple(self.lrs) if self.lrs is not None else tuple(defaults.lrs),
+            halving=_rungs(self.halving if self.halving is not None else defaults.halving),
             hurdle_threshold=(
                 self.hurdle_threshold if self.hurdle_threshold is not None else defaults.hurdle_threshold
             ),
+            time_limit_s=self.time_limit_s if self.time_limit_s is not None else defaults.time_limit_s,
         )
 
     def config_hash(self) -> str:
@@ -65,3 +72,29 @@ class EvalConfig:
     def hurdle_steps(self) -> int:
         assert self.steps is not None
         return max(1, int(round(self.hurdle_fraction * self.steps)))
+
+    @property
+    def halving_steps(self) -> tuple[tuple[int, int], ...]:
+        """The rungs in optimizer steps: ``((step, keep), ...)``."""
+        assert self.steps is not None and self.halving is not None
+        return tuple((max(1, int(round(fraction * self.steps))), keep) for fraction, keep in self.halving)
+
+    @property
+    def full_copy_steps(self) -> int:
+        """Copy-steps of one full evaluation: every rate to the first rung, the kept ones on."""
+        assert self.steps is not None and self.lrs is not None
+        alive, done, total = len(self.lrs), 0, 0
+        for step, keep in sorted(self.halving_steps):
+            if step < self.steps:
+                total += alive * (step - done)
+                alive, done = min(alive, keep), step
+        return total + alive * (self.steps - done)
+
+
+def _rungs(halving) -> tuple[tuple[float, int], ...]:
+    """Validated, sorted halving rungs: fractions in (0, 1), at least one rate kept."""
+    rungs = tuple(sorted((float(fraction), int(keep)) for fraction, keep in halving))
+    for fraction, keep in rungs:
+        if not 0.0 < fraction < 1.0 or keep < 1:
+            raise ValueError(f"a halving rung needs 0 < fraction < 1 and keep >= 1, got ({fraction}, {keep})")
+    return rungs

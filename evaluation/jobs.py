@@ -69,8 +69,9 @@ def run_train_job(job: TrainJob) -> Outcome:
         rule_config=config.rule_config,
         divergence_factor=config.divergence_factor,
         hurdle=(config.hurdle_steps, config.hurdle_threshold) if config.hurdle else None,
+        halving=config.halving_steps,
     )
     status, reward, lr, val_acc, test_acc = aggregate(per_lr, FLOOR_REWARD)
-    cost = sum(r.steps for r in per_lr) / (len(config.lrs) * config.steps)
+    cost = sum(r.steps for r in per_lr) / config.full_copy_steps
     wall_s = time.perf_counter() - start
     return Outcome(status, reward, lr, val_acc, test_acc, per_lr, cost, wall_s)

@@ -28,11 +28,12 @@ class Status(StrEnum):
     SCREENED = "screened"  # rejected by the cheap screen before any training on the task
     HURDLE = "hurdle"  # stopped after the short first training (early hurdle)
     ERROR = "error"  # the rule or a worker failed in an unexpected way
+    PRUNED = "pruned"  # one learning rate only: stopped by successive halving (never the reward)
 
 
 OK, DIVERGED, NAN, TIMEOUT = Status.OK, Status.DIVERGED, Status.NAN, Status.TIMEOUT
-SCREENED, HURDLE, ERROR = Status.SCREENED, Status.HURDLE, Status.ERROR
-STATUSES = tuple(Status)
+SCREENED, HURDLE, ERROR, PRUNED = Status.SCREENED, Status.HURDLE, Status.ERROR, Status.PRUNED
+STATUSES = (OK, DIVERGED, NAN, TIMEOUT, SCREENED, HURDLE, ERROR)  # of an evaluation
 #: Statuses that say what the rule *is* on this (task, config, seed): a stored result with one of
 #: them answers the cache. ``timeout`` and ``error`` say what one attempt met (a loaded machine, a
 #: dead worker), so they are recorded but a later evaluation trains the rule again.

@@ -53,7 +53,7 @@ from optsearch.dsl.expr import Expr
 from optsearch.dsl.optimizer import resolve_rule
 
 from .child import ChildSpec, StackedChild
-from .records import DIVERGED, HURDLE, NAN, OK, TIMEOUT, LRResult
+from .records import DIVERGED, HURDLE, NAN, OK, PRUNED, TIMEOUT, LRResult, Status
 from .tasks import Task, get_task, progress_score
 
 __all__ = ["DIVERGENCE_FACTOR", "LOSS_CAP", "RuleFailure", "child_spec", "train_rule"]
@@ -202,6 +202,7 @@ def train_rule(
     rule_config: Optional[RuleConfig] = None,
     divergence_factor: float = DIVERGENCE_FACTOR,
     hurdle: Optional[tuple[int, float]] = None,
+    halving: Sequence[tuple[int, int]] = (),
     num_threads: Optional[int] = 1,
 ) -> tuple[LRResult, ...]:
     """Train the child with rule ``expr`` once per learning rate; one :class:`LRResult` per lr.
@@ -215,6 +216,9 @@ def train_rule(
     machine is shared — run evaluations in parallel processes to use more cores.
     ``hurdle=(hurdle_steps, threshold)`` enables the early hurdle (see the module docstring); it
     is checked once, after ``hurdle_steps`` updates, when that is fewer than ``steps``.
+    ``halving=((step, keep), ...)``: successive halving over the learning rates — after ``step``
+    updates only the ``keep`` copies with the best validation accuracy (progress score) go on;
+    the others stop with status ``pruned`` and their partial accuracy, never the reward.
 
     Raises :class:`RuleFailure` when the rule itself raises; never for NaN, inf or divergence.
     """
@@ -234,16 +238,23 @@ def train_rule(
     hurdle_at, hurdle_bar = (0, 0.0) if hurdle is None else (int(hurdle[0]), float(hurdle[1]))
     if not 0 < hurdle_at < steps:
         hurdle_at = 0  # no hurdle
+    rungs = {int(step): int(keep) for step, keep in halving if 0 < int(step) < steps and int(keep) >= 1}
     rule = _compile(expr, rule_config)
     name = _rule_name(expr)
     with torch_threads(num_threads), torch.no_grad():
         if task.is_function:
             return _train_function(
-                rule, name, task, lrs, steps, seed, time_limit_s, divergence_factor, hurdle_at, hurdle_bar
+                rule, name, task, lrs, steps, seed, time_limit_s, divergence_factor, hurdle_at, hurdle_bar, rungs
             )
         return _train_child(
-            rule, name, task, lrs, steps, batch_size, seed, time_limit_s, divergence_factor, hurdle_at, hurdle_bar
+            rule, name, task, lrs, steps, batch_size, seed, time_limit_s, divergence_factor, hurdle_at, hurdle_bar, rungs
         )
+
+
+def _pruned_positions(scores: Sequence[float], lrs: Sequence[float], keep: int) -> list[int]:
+    """Positions outside the ``keep`` best scores (ties: the smaller learning rate stays)."""
+    order = sorted(range(len(scores)), key=lambda j: (-scores[j], lrs[j]))
+    return sorted(order[keep:])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -285,6 +296,7 @@ def _train_child(
     divergence_factor: float,
     hurdle_at: int,
     hurdle_bar: float,
+    rungs: dict[int, int],
 ) -> tuple[LRResult, ...]:
     start_time = time.perf_counter()
     assert task.train is not None and task.val is not None and task.test is not None
@@ -353,14 +365,22 @@ def _train_child(
             drop(stopped)
             if not stack.alive:
                 return _results(copies)
-        if step == hurdle_at:
-            val_acc = _accuracy(model, *task.val)
-            if float(val_acc.max()) < hurdle_bar:
-                test_acc = _accuracy(model, *task.test)
-                for j, i in enumerate(stack.alive):
-                    copies.stop(i, HURDLE, step, float(last_loss[j]))
-                    copies.val[i], copies.test[i] = float(val_acc[j]), float(test_acc[j])
-                return _results(copies)
+        if step != hurdle_at and step not in rungs:
+            continue
+        val_acc = _accuracy(model, *task.val)
+        if step == hurdle_at and float(val_acc.max()) < hurdle_bar:
+            test_acc = _accuracy(model, *task.test)
+            for j, i in enumerate(stack.alive):
+                copies.stop(i, HURDLE, step, float(last_loss[j]))
+                copies.val[i], copies.test[i] = float(val_acc[j]), float(test_acc[j])
+            return _results(copies)
+        if step in rungs:
+            pruned = _pruned_positions(val_acc.tolist(), [copies.lrs[i] for i in stack.alive], rungs[step])
+            for j in pruned:
+                i = stack.alive[j]
+                copies.stop(i, PRUNED, step, float(last_loss[j]))
+                copies.val[i] = float(val_acc[j])
+            drop(pruned)
 
     val_acc = _accuracy(model, *task.val)
     test_acc = _accuracy(model, *task.test)
@@ -377,7 +397,7 @@ def _results(copies: _Copies) -> tuple[LRResult, ...]:
             lr=copies.lrs[i],
             val_acc=copies.val[i],
             test_acc=copies.test[i],
-            status=str(copies.status[i]),
+            status=Status(copies.status[i]),
             steps=copies.steps[i],
             final_loss=copies.loss[i],
         )
@@ -399,6 +419,7 @@ def _train_function(
     divergence_factor: float,
     hurdle_at: int,
     hurdle_bar: float,
+    rungs: dict[int, int],
 ) -> tuple[LRResult, ...]:
     start_time = time.perf_counter()
     fn = task.function
@@ -437,13 +458,23 @@ def _train_function(
             if not stack.alive:
                 return _results(copies)
             values = values[keep]
-        if step == hurdle_at:
-            scores = [progress_score(f0, float(v)) for v in values]
-            if max(scores) < hurdle_bar:
-                for j, i in enumerate(stack.alive):
-                    copies.stop(i, HURDLE, step, float(values[j]))
-                    copies.val[i] = copies.test[i] = scores[j]
-                return _results(copies)
+        if step != hurdle_at and step not in rungs:
+            continue
+        scores = [progress_score(f0, float(v)) for v in values]
+        if step == hurdle_at and max(scores) < hurdle_bar:
+            for j, i in enumerate(stack.alive):
+                copies.stop(i, HURDLE, step, float(values[j]))
+                copies.val[i] = copies.test[i] = scores[j]
+            return _results(copies)
+        if step in rungs:
+            pruned = _pruned_positions(scores, [copies.lrs[i] for i in stack.alive], rungs[step])
+            for j in pruned:
+                i = stack.alive[j]
+                copies.stop(i, PRUNED, step, float(values[j]))
+                copies.val[i] = scores[j]
+            keep = stack.drop(pruned)
+            if keep is not None:
+                values = values[keep]
 
     for j, i in enumerate(stack.alive):
         copies.stop(i, OK, steps, float(values[j]))

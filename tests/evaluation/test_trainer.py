@@ -288,3 +288,41 @@ def test_function_tasks_reward_descent(name, sgd_floor):
 def test_function_task_nan_and_floor():
     results = train_rule("exp(2 / g) * exp(2 / g)", "quadratic", lrs=(1e-2,), steps=50)
     assert results[0].status in (NAN, DIVERGED) and results[0].val_acc == 0.0
+
+
+HALF_DECADES = tuple(10 ** (e / 2) for e in range(-8, 1))
+
+
+@pytest.mark.parametrize("task_name", ["digits", "quadratic"])
+def test_successive_halving_keeps_the_best_rates_and_they_train_exactly_as_alone(task_name):
+    task = get_task(task_name)
+    steps = task.defaults.steps
+    rung = steps // 4
+    halved = train_rule("adam", task, lrs=HALF_DECADES, seed=3, halving=((rung, 3),))
+    full = train_rule("adam", task, lrs=HALF_DECADES, seed=3)
+    pruned = [r for r in halved if r.status == "pruned"]
+    kept = [r for r in halved if r.status == OK]
+    failed_early = [r for r in halved if r.status in (NAN, DIVERGED)]  # too large for adam
+    assert len(kept) == 3 and len(pruned) + len(failed_early) == 6 and pruned
+    assert all(r.steps == rung for r in pruned) and all(r.steps < rung for r in failed_early)
+    # The kept rates were the best at the rung, and from there they trained as if alone.
+    early = {r.lr: r.val_acc for r in train_rule("adam", task, lrs=HALF_DECADES, seed=3, steps=rung)}
+    assert min(early[r.lr] for r in kept) >= max(early[r.lr] for r in pruned)
+    assert all(r.val_acc == pytest.approx(early[r.lr], abs=1e-6) for r in pruned)
+    by_lr = {r.lr: r for r in full}
+    for r in kept:
+        assert r.status == by_lr[r.lr].status and r.steps == steps
+        assert r.val_acc == pytest.approx(by_lr[r.lr].val_acc, abs=1e-6)
+
+
+def test_successive_halving_cost_counts_copy_steps():
+    from optsearch.evaluation.config import EvalConfig
+    from optsearch.evaluation.jobs import TrainJob, run_train_job
+
+    config = EvalConfig(task="quadratic", lrs=HALF_DECADES, halving=((0.25, 3),), screen=False, hurdle=False)
+    config = config.with_task_defaults(get_task("quadratic").defaults)
+    assert config.full_copy_steps == 9 * 100 + 3 * 300
+    outcome = run_train_job(TrainJob("adam", config, 0))
+    assert outcome.cost == pytest.approx(1.0) and outcome.reward > 0.5
+    with pytest.raises(ValueError, match="halving rung"):
+        EvalConfig(task="quadratic", halving=((1.5, 2),)).with_task_defaults(get_task("quadratic").defaults)
