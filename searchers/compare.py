@@ -119,7 +119,7 @@ def run_comparison(
     progress: Optional[Callable[[str, int, int, list], None]] = None,
 ) -> CompareOutcome:
     """Run the comparison and write its report into ``out_dir``."""
-    from optsearch.evaluation.report import leaderboard_rows, write_report
+    from optsearch.evaluation.reports.comparison import leaderboard_rows, write_report
     from optsearch.evaluation.rosenbrock_plot import plot_rosenbrock
 
     started = time.perf_counter()

@@ -12,9 +12,9 @@ import torch
 from scipy import stats as sst
 
 from optsearch.dsl import DSLOptimizer, NAMED_RULES, resolve_rule, to_latex
-from optsearch.evaluation import stats
+from optsearch.evaluation.reports import stats
 from optsearch.evaluation.records import OK, SCREENED, EvalResult
-from optsearch.evaluation.report import leaderboard_rows, summary_columns, write_leaderboard, write_report
+from optsearch.evaluation.reports.comparison import leaderboard_rows, summary_columns, write_leaderboard, write_report
 from optsearch.evaluation.rosenbrock_plot import best_trajectory, plot_rosenbrock, rosenbrock_trajectories
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from optsearch.evaluation import stats
+from optsearch.evaluation.reports import stats
 from optsearch.evaluation.records import EvalResult
 
 

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from . import stats
-from .records import ERROR, SCREENED, EvalResult
+from ..records import ERROR, SCREENED, EvalResult
 
 __all__ = [
     "CURVE_POINTS",
