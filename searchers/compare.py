@@ -1,36 +1,39 @@
 """``optsearch compare``: every searcher × seed against one evaluator and one store, then reports.
 
-The protocol (NAS-Bench-101/201 style): each searcher runs ``budget`` proposals for each seed,
-all through the same :class:`~optsearch.evaluation.evaluator.Evaluator` (same reward, cache,
-screen, hurdle and store), so differences are the searchers' alone. Runs are named by searcher,
-task and seed, so an interrupted comparison started again resumes. Then:
+The protocol (NAS-Bench-101/201 style): each searcher runs ``budget`` proposals for each search
+seed, all through the same :class:`~optsearch.evaluation.evaluator.Evaluator` (same reward,
+cache, screen, hurdle and store), so differences are the searchers' alone. Runs are named by
+searcher (or its label), task and seed, so an interrupted comparison started again resumes. Then:
 
-- the baselines (Adam, momentum, SGD) are evaluated on the same task and seeds;
-- the top rules across all searchers are re-trained over fresh seeds with full training (no
-  screen, no hurdle) for their test accuracy, next to the baselines (the leaderboard);
-- the report is written: ``curves.png``, ``summary.md``/``summary.csv``, ``leaderboard.md``,
-  ``rosenbrock.png``.
+- every incumbent any run ever had, and the baselines (Adam, momentum, SGD, ``ld * adam``), are
+  re-trained on held-out seeds no search used, with full training (:mod:`~optsearch.evaluation.reports.heldout`);
+- the report speaks in those held-out numbers: ``curves.png``, ``summary.md``/``summary.csv``
+  (with a verdict), ``leaderboard.md``/``leaderboard.csv`` (paired against Adam), ``rosenbrock.png``.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
-from optsearch.dsl import resolve_rule, to_latex
-from optsearch.dsl.library import BASELINE_NAMES
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
 from optsearch.evaluation.records import EvalResult
+from optsearch.evaluation.reports.data import HELDOUT_BASELINES, ComparisonData
+from optsearch.evaluation.reports.heldout import (
+    DEFAULT_HELDOUT_SEEDS,
+    evaluate_heldout,
+    heldout_config,
+    heldout_seeds,
+    incumbents,
+)
 
 from .driver import default_run_id
 from .registry import run_named_search
 
 DEFAULT_SEARCHERS = ("reinforce", "ppo", "gp", "random", "evolution")
-LEADERBOARD_SEEDS = (1000, 1001, 1002)
 
 
 @dataclass(frozen=True)
@@ -42,68 +45,34 @@ class CompareConfig:
     seeds: int = 5
     groups: int = 2
     batch_size: int = 8
-    leaderboard_size: int = 5
-    leaderboard_seeds: tuple[int, ...] = LEADERBOARD_SEEDS
+    heldout_seeds: int = DEFAULT_HELDOUT_SEEDS
+    leaderboard_size: int = 8
 
 
 @dataclass(frozen=True)
 class CompareOutcome:
-    """Per searcher, the results of every seed in proposal order; the baselines; the files."""
+    """Per searcher, the results of every seed in proposal order; the report's data and files."""
 
     runs: dict[str, list[list[EvalResult]]]
-    baselines: dict[str, float]
+    data: ComparisonData
     files: dict[str, Path]
     wall_s: float
 
 
-def _baseline_rewards(evaluator: Evaluator, seeds: Sequence[int]) -> dict[str, float]:
-    rules = [resolve_rule(name) for name in BASELINE_NAMES]
-    rewards: dict[str, list[float]] = {name: [] for name in BASELINE_NAMES}
-    for seed in seeds:
-        for name, result in zip(BASELINE_NAMES, evaluator.evaluate(rules, seed=seed, searcher="baseline", run_id="baselines")):
-            rewards[name].append(result.reward)
-    return {name: statistics.fmean(values) for name, values in rewards.items()}
-
-
-def _leaderboard(
-    top: Sequence[EvalResult],
-    baselines: dict[str, float],
-    config: EvalConfig,
-    store,
-    backend,
-    workers,
-    data_dir,
-    seeds: Sequence[int],
-) -> list[dict]:
-    """Re-train the top rules and the baselines over ``seeds`` with full training.
-
-    A rule's validation reward is the one it had in the search; a baseline's is its mean over the
-    search seeds, so the column compares like with like.
-    """
-    full = replace(config, screen=False, hurdle=False)
-    entries = [(r.canonical, r.searcher, r.reward) for r in top]
-    entries += [(name, "baseline", baselines[name]) for name in BASELINE_NAMES]
-    exprs = [resolve_rule(text) for text, _, _ in entries]
-    per_seed = []
-    with Evaluator(full, store=store, backend=backend, workers=workers, data_dir=data_dir) as evaluator:
-        for seed in seeds:  # one batch per seed, so the workers train the rules in parallel
-            per_seed.append(evaluator.evaluate(exprs, seed=seed, searcher="leaderboard", run_id="leaderboard"))
-    rows = []
-    for index, ((text, searcher, val_reward), expr) in enumerate(zip(entries, exprs)):
-        results = [batch[index] for batch in per_seed]
-        tests = [r.test_acc for r in results]
-        rows.append(
-            {
-                "rule": text if searcher == "baseline" else str(expr),  # baselines by name
-                "latex": to_latex(expr),
-                "searcher": searcher,
-                "val_reward": val_reward,
-                "test_mean": statistics.fmean(tests),
-                "test_std": statistics.pstdev(tests),
-                "seeds": len(seeds),
-            }
-        )
-    return rows
+def _heldout_data(evaluator: Evaluator, runs: dict[str, list[list[EvalResult]]], compare: CompareConfig) -> ComparisonData:
+    """Re-train every incumbent and the baselines on the held-out seeds (cache hits on a resume)."""
+    seeds = heldout_seeds(compare.heldout_seeds, range(compare.seeds))
+    rules: dict[str, str] = {}  # fingerprint -> rule text, in order of first appearance
+    for per_seed in runs.values():
+        for run in per_seed:
+            for incumbent in incumbents(run):
+                rules.setdefault(incumbent.result.fingerprint, incumbent.result.rule)
+    texts = list(rules.values()) + list(HELDOUT_BASELINES)
+    with Evaluator(heldout_config(evaluator.config), store=evaluator.store, backend=evaluator.executor, data_dir=evaluator.data_dir) as full:
+        scores, fingerprints = evaluate_heldout(full, texts, seeds)
+    baselines = dict(zip(HELDOUT_BASELINES, fingerprints[len(rules):]))
+    shortest = evaluator.store.shortest_rules(list(rules))
+    return ComparisonData(runs, scores, baselines, shortest, task=evaluator.task)
 
 
 def run_comparison(
@@ -119,7 +88,8 @@ def run_comparison(
     progress: Optional[Callable[[str, int, int, list], None]] = None,
 ) -> CompareOutcome:
     """Run the comparison and write its report into ``out_dir``."""
-    from optsearch.evaluation.reports.comparison import leaderboard_rows, write_report
+    from optsearch.evaluation.reports.comparison import write_report
+    from optsearch.evaluation.reports.leaderboard import leaderboard
     from optsearch.evaluation.rosenbrock_plot import plot_rosenbrock
 
     started = time.perf_counter()
@@ -146,11 +116,8 @@ def run_comparison(
                     progress=report,
                 )
                 runs[name].append(list(outcome.results))
-        baselines = _baseline_rewards(evaluator, seeds)
-        resolved = evaluator.config
-    top = leaderboard_rows(runs, compare.leaderboard_size)
-    leaderboard = _leaderboard(top, baselines, resolved, store, backend, workers, data_dir, compare.leaderboard_seeds)
-    files = write_report(runs, baselines, out_dir, reference="random", leaderboard=leaderboard)
-    rosenbrock_rules = {r.canonical: r.canonical for r in top[:3]}
-    files["rosenbrock"] = plot_rosenbrock(rosenbrock_rules, out_dir / "rosenbrock.png")
-    return CompareOutcome(runs, baselines, files, time.perf_counter() - started)
+        data = _heldout_data(evaluator, runs, compare)
+    files = write_report(data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size)
+    found = [row.rule for row in leaderboard(data, compare.leaderboard_size) if row.searcher != "baseline"]
+    files["rosenbrock"] = plot_rosenbrock({rule: rule for rule in found[:3]}, out_dir / "rosenbrock.png")
+    return CompareOutcome(runs, data, files, time.perf_counter() - started)

@@ -9,7 +9,7 @@ Two implementations stand behind the one interface, as Optuna's storages do:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Protocol, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
 from optsearch.evaluation.records import CACHEABLE_STATUSES, EvalResult
 
@@ -76,6 +76,10 @@ class Store(Protocol):
         task: Optional[str] = None,
     ) -> int:
         """How many results match every filter given."""
+        ...
+
+    def shortest_rules(self, fingerprints: Sequence[str]) -> dict[str, str]:
+        """For each fingerprint seen, the shortest rule text stored for its functional class."""
         ...
 
     # runs

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from optsearch.evaluation.records import EvalResult
 
@@ -83,6 +83,17 @@ class InMemoryStore:
         task: Optional[str] = None,
     ) -> int:
         return len(self._matching(run_id=run_id, searcher=searcher, seed=seed, task=task))
+
+    def shortest_rules(self, fingerprints: Sequence[str]) -> dict[str, str]:
+        wanted = set(fingerprints)
+        out: dict[str, str] = {}
+        with self._lock:
+            for r in self._rows:
+                if r.fingerprint in wanted:
+                    for text in (r.rule, r.canonical):
+                        if r.fingerprint not in out or (len(text), text) < (len(out[r.fingerprint]), out[r.fingerprint]):
+                            out[r.fingerprint] = text
+        return out
 
     # -- runs ----------------------------------------------------------------------------------
     def start_run(

@@ -34,7 +34,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from optsearch.evaluation.records import EvalResult
 
@@ -354,6 +354,19 @@ class SQLiteStore:
         for row_id, created_at, result_json, proposal in rows:
             result = _with_index(result_json, proposal)
             out.append({"id": row_id, "created_at": created_at, "run": result.run_id, **result.to_dict()})
+        return out
+
+    def shortest_rules(self, fingerprints: Sequence[str]) -> dict[str, str]:
+        """For each fingerprint, the shortest rule text (as proposed or canonical) stored for it."""
+        out: dict[str, str] = {}
+        for fp in fingerprints:
+            rows = self._query(
+                "SELECT text FROM (SELECT rule AS text FROM evaluations WHERE fingerprint = ? UNION "
+                "SELECT canonical FROM evaluations WHERE fingerprint = ?) ORDER BY length(text), text LIMIT 1",
+                (fp, fp),
+            )
+            if rows:
+                out[fp] = rows[0][0]
         return out
 
     # -------------------------------------------------------------------------------------------

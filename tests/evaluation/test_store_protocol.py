@@ -78,3 +78,10 @@ def test_leases(store):
     assert store.lease_holder("r")["token"] == "b"
     store.release_lease("r", "b")
     assert store.lease_holder("r") is None
+
+
+def test_the_shortest_text_of_a_functional_class(store):
+    store.record(result(rule="ld * sign(adam)", canonical="ld * sign(adam)", fingerprint="lion"))
+    store.record(result(rule="sign(m) * ld", canonical="ld * sign(m)", fingerprint="lion"))
+    store.record(result(rule="g", canonical="g", fingerprint="sgd"))
+    assert store.shortest_rules(["lion", "sgd", "none"]) == {"lion": "ld * sign(m)", "sgd": "g"}

@@ -1,0 +1,111 @@
+"""Held-out re-evaluation of incumbents (the NAS-Bench protocol).
+
+A run's *incumbent* at proposal ``n`` is the rule it would return then: its best search reward
+among proposals ``0..n`` (ties: the earliest). Incumbents change rarely (about ``ln n`` times in
+``n`` proposals for a random order), so re-training each one on a few **held-out seeds** is cheap.
+Held-out seeds are disjoint from every search seed, training is full (no screen, no hurdle),
+and the evaluations go through the same evaluator machinery, cache and store as the search:
+a resumed comparison finds them all in the cache. The searchers never see these numbers.
+
+A rule's held-out score on one seed is its **test accuracy** at the learning rate its
+validation accuracy chose on that seed: new initialisation, batch order and data the search
+never selected on. Its held-out mean is the mean over the held-out seeds.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from optsearch.dsl import Expr, resolve_rule
+
+from ..records import EvalResult
+
+#: Held-out seeds start here: far above any search seed ``optsearch compare`` uses (0, 1, ...).
+HELDOUT_SEED_BASE = 1_000_000
+DEFAULT_HELDOUT_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """A rule that became a run's incumbent at proposal ``since`` (0-based)."""
+
+    since: int
+    result: EvalResult
+
+
+def incumbents(run: Sequence[EvalResult]) -> list[Incumbent]:
+    """Every incumbent the run ever had, in order (a strictly better search reward replaces one)."""
+    out: list[Incumbent] = []
+    best = -math.inf
+    for index, result in enumerate(run):
+        reward = result.reward if math.isfinite(result.reward) else -math.inf
+        if not out or reward > best:
+            out.append(Incumbent(index, result))
+            best = reward
+    return out
+
+
+def heldout_seeds(count: int, search_seeds: Iterable[int]) -> tuple[int, ...]:
+    """``count`` held-out seeds, checked to be disjoint from ``search_seeds``."""
+    if count < 1:
+        raise ValueError(f"need at least one held-out seed, got {count}")
+    seeds = tuple(range(HELDOUT_SEED_BASE, HELDOUT_SEED_BASE + count))
+    clash = sorted(set(seeds) & set(search_seeds))
+    if clash:
+        raise ValueError(f"held-out seeds {clash} are also search seeds")
+    return seeds
+
+
+@dataclass(frozen=True)
+class HeldoutScores:
+    """Held-out scores by rule fingerprint: one test accuracy per held-out seed, in seed order."""
+
+    seeds: tuple[int, ...]
+    by_fingerprint: Mapping[str, tuple[float, ...]]
+
+    def scores(self, fingerprint: str) -> tuple[float, ...]:
+        return self.by_fingerprint[fingerprint]
+
+    def mean(self, fingerprint: str) -> float:
+        return statistics.fmean(self.by_fingerprint[fingerprint])
+
+
+def evaluate_heldout(
+    evaluator, rules: Sequence[Union[Expr, str]], seeds: Sequence[int]
+) -> tuple[HeldoutScores, list[str]]:
+    """Train ``rules`` fully on every held-out seed; returns the scores and each rule's fingerprint.
+
+    One evaluator batch per seed, so the workers train the rules in parallel; ``evaluator`` must
+    train fully (config from :func:`heldout_config`). Rules sharing a fingerprint train once.
+    """
+    exprs = [resolve_rule(r) if isinstance(r, str) else r for r in rules]
+    per_seed = [evaluator.evaluate(exprs, seed=seed, searcher="heldout", run_id="heldout") for seed in seeds]
+    fingerprints = [result.fingerprint for result in per_seed[0]] if per_seed else []
+    scores = {fp: tuple(batch[i].test_acc for batch in per_seed) for i, fp in enumerate(fingerprints)}
+    return HeldoutScores(tuple(seeds), scores), fingerprints
+
+
+def heldout_config(config):
+    """The search's evaluation config with full training: no screen, no hurdle."""
+    return replace(config, screen=False, hurdle=False)
+
+
+def incumbent_curve(run: Sequence[EvalResult], scores: HeldoutScores) -> np.ndarray:
+    """The held-out mean of the run's incumbent after each proposal: an array of ``len(run)``."""
+    curve = np.full(len(run), np.nan)
+    changes = incumbents(run)
+    for k, incumbent in enumerate(changes):
+        end = changes[k + 1].since if k + 1 < len(changes) else len(run)
+        curve[incumbent.since : end] = scores.mean(incumbent.result.fingerprint)
+    return curve
+
+
+def final_incumbent(run: Sequence[EvalResult]) -> Optional[EvalResult]:
+    """The rule the run returns at its end (None for an empty run)."""
+    changes = incumbents(run)
+    return changes[-1].result if changes else None

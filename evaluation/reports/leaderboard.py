@@ -1,0 +1,120 @@
+"""The leaderboard: the best rules found, in held-out numbers, each paired against Adam.
+
+Candidates are every incumbent any run ever had (each has held-out scores), one per functional
+class (fingerprint), shown in the shortest text of that class seen in the store (so
+``ld * sign(adam)`` and ``ld * sign(m)`` are one row, written the short way). A rule's difference
+to Adam is **paired**: rule minus Adam on each held-out seed, with a t interval
+(:func:`~.differences.paired_difference`); ``beats_adam`` only when the interval's low end is
+above 0. The baselines (:data:`~.data.HELDOUT_BASELINES`) are ranked with the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+from optsearch.dsl import resolve_rule, to_latex
+
+from .data import ComparisonData
+from .differences import paired_difference
+from .formatting import cell, code, fmt, interval, write_csv
+from .heldout import incumbents
+
+COLUMNS = (
+    "rule", "searcher", "heldout_mean", "diff_vs_adam", "diff_ci_low", "diff_ci_high", "beats_adam",
+    "search_reward", "heldout_seeds", "latex",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One rule of the leaderboard (``searcher`` is ``baseline`` for the reference rules)."""
+
+    rule: str
+    searcher: str
+    heldout_mean: float
+    diff_vs_adam: float
+    diff_ci_low: float
+    diff_ci_high: float
+    beats_adam: bool
+    search_reward: Optional[float]
+    heldout_seeds: int
+    latex: str
+
+
+def _latex(text: str) -> str:
+    try:
+        return to_latex(resolve_rule(text))
+    except Exception:  # a stored rule the current language cannot parse: the text alone
+        return ""
+
+
+def leaderboard(data: ComparisonData, k: int = 8) -> list[LeaderboardRow]:
+    """The ``k`` best found rules by held-out mean, plus the baselines, best first."""
+    adam = data.baseline_scores("adam")
+    found: dict[str, tuple[str, set[str], float]] = {}  # fingerprint -> (text, searchers, best search reward)
+    for label, per_seed in data.runs.items():
+        for run in per_seed:
+            for incumbent in incumbents(run):
+                r = incumbent.result
+                text, who, reward = found.get(r.fingerprint, (data.text_of(r), set(), -math.inf))
+                found[r.fingerprint] = (text, who | {label}, max(reward, r.reward))
+    baseline_fps = set(data.baselines.values())
+    ranked = sorted(
+        (fp for fp in found if fp not in baseline_fps), key=lambda fp: -data.heldout.mean(fp)
+    )[:k]
+    rows = [_row(data, fp, found[fp][0], ", ".join(sorted(found[fp][1])), found[fp][2], adam) for fp in ranked]
+    rows += [_row(data, fp, name, "baseline", None, adam) for name, fp in data.baselines.items()]
+    return sorted(rows, key=lambda row: -row.heldout_mean)
+
+
+def _row(data: ComparisonData, fp: str, text: str, searcher: str, reward, adam) -> LeaderboardRow:
+    scores = data.heldout.scores(fp)
+    diff = paired_difference(scores, adam, data.confidence)
+    return LeaderboardRow(
+        rule=text,
+        searcher=searcher,
+        heldout_mean=statistics.fmean(scores),
+        diff_vs_adam=diff.mean,
+        diff_ci_low=diff.low,
+        diff_ci_high=diff.high,
+        beats_adam=diff.positive,
+        search_reward=reward if reward is None or math.isfinite(reward) else None,
+        heldout_seeds=len(scores),
+        latex=_latex(text),
+    )
+
+
+def write_leaderboard(rows: list[LeaderboardRow], out_dir: Path, *, task: str = "") -> tuple[Path, Path]:
+    """Write ``leaderboard.csv`` and ``leaderboard.md``; return their paths."""
+    csv_path = write_csv(out_dir / "leaderboard.csv", COLUMNS, [asdict(row) for row in rows])
+    seeds = max((row.heldout_seeds for row in rows), default=0)
+    lines = [
+        f"# Leaderboard{f' ({task})' if task else ''}",
+        "",
+        "| # | rule | equation | searcher | held-out mean | vs Adam (paired) [95 % CI] | beats Adam | search reward |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for rank, row in enumerate(rows, start=1):
+        searcher = "*baseline*" if row.searcher == "baseline" else cell(row.searcher)
+        equation = f"${cell(row.latex)}$" if row.latex else "—"
+        lines.append(
+            f"| {rank} | {code(row.rule)} | {equation} | {searcher} | {fmt(row.heldout_mean, 3)} | "
+            f"{row.diff_vs_adam:+.3f} {interval(row.diff_ci_low, row.diff_ci_high)} | "
+            f"{'**yes**' if row.beats_adam else 'no'} | {fmt(row.search_reward, 3)} |"
+        )
+    lines += [
+        "",
+        f"Held-out mean: test accuracy at the validation-chosen learning rate, averaged over {seeds} held-out "
+        "seeds that no search used (full training). *vs Adam*: the mean of the per-seed differences to Adam on "
+        "the same seeds, with a Student-t 95 % interval; a rule *beats Adam* only when the whole interval is "
+        "above 0. Each functional class is shown once, in the shortest text of it seen in the store. Search "
+        "reward: the best single-seed validation reward the rule had during the search (not a result).",
+        "",
+    ]
+    md_path = out_dir / "leaderboard.md"
+    md_path.write_text("\n".join(lines))
+    return csv_path, md_path

@@ -1,0 +1,167 @@
+"""``summary.csv`` and ``summary.md``: each searcher in held-out numbers, and a verdict in words.
+
+A run's score is the **held-out** score of the rule it returns at the end of its budget (its
+final incumbent, re-trained on seeds the search never saw), never the maximum of its noisy
+search rewards. Per searcher:
+
+- ``heldout_iqm`` and its 95 % interval (``heldout_ci_low``/``_high``): the interquartile mean of
+  the run scores over search seeds, with rliable's stratified bootstrap (one task: the seeds are
+  resampled; ``scipy.stats.bootstrap``);
+- ``p_improvement_vs_<reference>`` with its interval: the probability that a run of the searcher
+  ends better than a run of the reference;
+- ``compute``: mean Σ cost of a run (full-evaluation units), ``proposals``, ``unique_trainings``
+  (summed over seeds), ``cache_hit_share``; ``search_best_iqm``: the raw search statistic, kept
+  for contrast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import stats
+from .data import ComparisonData, compute_of, is_training
+from .differences import Difference, seeds_to_separate, unpaired_difference
+from .formatting import cell, code, fmt, interval, write_csv
+from .heldout import final_incumbent
+
+
+def summary_columns(reference: str = "random") -> tuple[str, ...]:
+    """The columns of ``summary.csv``, in order."""
+    p = f"p_improvement_vs_{reference}"
+    return (
+        "searcher", "seeds", "heldout_iqm", "heldout_ci_low", "heldout_ci_high", p, f"{p}_ci_low", f"{p}_ci_high",
+        "compute", "proposals", "unique_trainings", "cache_hit_share", "search_best_iqm", "final_rule",
+    )  # fmt: skip
+
+
+def summarize(data: ComparisonData, *, reference: str = "random", seed: int = 0) -> list[dict[str, Any]]:
+    """One row per searcher (in ``data.runs`` order) with the keys of :func:`summary_columns`."""
+    columns = summary_columns(reference)
+    p_col = columns[5]
+    reference_scores = data.final_heldout(reference) if reference in data.runs else None
+    rows = []
+    for label, per_seed in data.runs.items():
+        scores = data.final_heldout(label)
+        results = [r for run in per_seed for r in run]
+        row: dict[str, Any] = dict.fromkeys(columns)
+        row.update(searcher=label, seeds=len(per_seed), proposals=max((len(run) for run in per_seed), default=0))
+        if scores.size:
+            row["heldout_iqm"] = stats.iqm(scores)
+            row["heldout_ci_low"], row["heldout_ci_high"] = stats.iqm_ci(scores, data.confidence, seed)
+        if reference_scores is not None and scores.size and reference_scores.size:
+            row[p_col] = stats.probability_of_improvement(scores, reference_scores)
+            row[f"{p_col}_ci_low"], row[f"{p_col}_ci_high"] = stats.probability_of_improvement_ci(
+                scores, reference_scores, data.confidence, seed
+            )
+        row["compute"] = float(np.mean([compute_of(run)[-1] for run in per_seed if run])) if results else None
+        row["unique_trainings"] = sum(is_training(r) for r in results)
+        row["cache_hit_share"] = sum(bool(r.cached) for r in results) / len(results) if results else None
+        row["search_best_iqm"] = stats.iqm([max(r.reward for r in run) for run in per_seed if run])
+        finals = [final_incumbent(run) for run in per_seed if run]
+        if finals:
+            best = max(finals, key=lambda r: data.heldout.mean(r.fingerprint))
+            row["final_rule"] = data.text_of(best)
+        rows.append(row)
+    return rows
+
+
+def pairwise(data: ComparisonData, seed: int = 0) -> list[tuple[str, str, Difference, Any]]:
+    """For every pair of searchers: (a, b, difference of final held-out means, seeds to separate)."""
+    out = []
+    for a, b in itertools.combinations(data.runs, 2):
+        x, y = data.final_heldout(a), data.final_heldout(b)
+        out.append((a, b, unpaired_difference(x, y, data.confidence, seed), seeds_to_separate(x, y)))
+    return out
+
+
+def verdict_lines(data: ComparisonData, seed: int = 0) -> list[str]:
+    """The **Verdict** section: which searchers are separated at this budget, which are not."""
+    pairs = pairwise(data, seed)
+    n = len(data.search_seeds)
+    budget = max((len(run) for per_seed in data.runs.values() for run in per_seed), default=0)
+    level = f"{round(data.confidence * 100)} %"
+    separated = [(a, b, d) for a, b, d, _ in pairs if d.separated]
+    unresolved = [(a, b, d, need) for a, b, d, need in pairs if not d.separated]
+    lines = ["## Verdict", ""]
+    if not pairs:
+        return lines + ["Only one searcher ran: nothing to compare.", ""]
+    lines.append(
+        f"At {budget} proposals and {n} search seeds, a pair of searchers is *separated* when the {level} "
+        "bootstrap interval of the difference of their final held-out scores excludes 0."
+    )
+    lines.append("")
+    for a, b, d in separated:
+        winner, loser = (a, b) if d.mean > 0 else (b, a)
+        lines.append(f"- **{winner} beats {loser}**: by {abs(d.mean):.3f} {interval(d.low, d.high)}.")
+    if not separated:
+        lines.append("- No pair of searchers is separated at this budget.")
+    for a, b, d, need in unresolved:
+        if need is None:
+            hint = "their final scores are identical: no number of seeds would separate them"
+        elif need > n:
+            hint = f"about {need} seeds per searcher would be needed to separate a difference this size (80 % power)"
+        else:
+            hint = "the difference is within the noise although enough seeds ran: it is most likely smaller than it looks"
+        lines.append(f"- {a} vs {b}: not separated ({d.mean:+.3f} {interval(d.low, d.high)}); {hint}.")
+    lines += [
+        "",
+        "A larger budget moves the incumbents, not the noise: where the held-out curves in `curves.png` "
+        "are still rising at the last proposal, a longer run can change the order; where they are flat, "
+        "only more seeds narrow the intervals.",
+        "",
+    ]
+    return lines
+
+
+def write_summary(data: ComparisonData, out_dir: Path, *, reference: str = "random", seed: int = 0) -> tuple[Path, Path]:
+    """Write ``summary.csv`` and ``summary.md`` (table, protocol, verdict); return their paths."""
+    rows = summarize(data, reference=reference, seed=seed)
+    columns = summary_columns(reference)
+    csv_path = write_csv(out_dir / "summary.csv", columns, rows)
+    p = columns[5]
+    lines = [
+        f"# Search strategies compared{f' on {data.task}' if data.task else ''}",
+        "",
+        f"| searcher | seeds | held-out IQM [95 % CI] | P(improvement) vs {reference} [95 % CI] | compute | "
+        "proposals | unique trainings | cache-hit share | search-best IQM | best final rule |",
+        "|" + "---|" * 10,
+    ]
+    for row in rows:
+        p_text = "—" if row.get(p) is None else f"{fmt(row[p], 3)} {interval(row[p + '_ci_low'], row[p + '_ci_high'])}"
+        share = row.get("cache_hit_share")
+        lines.append(
+            "| " + " | ".join([
+                cell(row["searcher"]), fmt(row["seeds"]),
+                f"{fmt(row['heldout_iqm'], 3)} {interval(row['heldout_ci_low'], row['heldout_ci_high'])}",
+                p_text, fmt(row["compute"], 1), fmt(row["proposals"]), fmt(row["unique_trainings"]),
+                "—" if share is None else f"{100 * share:.1f}%", fmt(row["search_best_iqm"], 3),
+                code(row["final_rule"]) if row.get("final_rule") else "—",
+            ]) + " |"
+        )  # fmt: skip
+    lines += ["", _protocol(data, reference), ""]
+    lines += verdict_lines(data, seed)
+    md_path = out_dir / "summary.md"
+    md_path.write_text("\n".join(lines))
+    return csv_path, md_path
+
+
+def _protocol(data: ComparisonData, reference: str) -> str:
+    baselines = ", ".join(f"{name} {np.mean(data.baseline_scores(name)):.3f}" for name in data.baselines)
+    seeds = data.search_seeds
+    return (
+        f"**Protocol.** Every searcher made the same number of proposals on each of {len(seeds)} search seeds "
+        f"({', '.join(map(str, seeds))}), all scored by one shared evaluator (same reward, cache, screen, hurdle). "
+        "A run's score is the **held-out** score of its final incumbent (the rule with its best search reward): "
+        f"the test accuracy, at the learning rate chosen by validation accuracy, averaged over "
+        f"{len(data.heldout.seeds)} held-out seeds ({', '.join(map(str, data.heldout.seeds))}) that no search used, "
+        "with full training (no screen, no hurdle). *Held-out IQM*: interquartile mean over search seeds with a "
+        "95 % stratified bootstrap interval (scipy.stats.bootstrap). *P(improvement)*: probability that a run "
+        f"ends better than a run of `{reference}` (0.5: no difference). *Compute*: mean Σ cost of a run in "
+        "full-evaluation units. *Search-best IQM*: the maximum of single-seed search rewards, shown only to "
+        f"contrast with the held-out numbers (it rewards luck). Baselines on the held-out seeds: {baselines}."
+    )

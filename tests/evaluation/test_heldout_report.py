@@ -1,0 +1,145 @@
+"""Held-out re-evaluation and the comparison report, on real (tiny) searches of the quadratic."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+from scipy import stats as sst
+
+from optsearch.evaluation.config import EvalConfig
+from optsearch.evaluation.records import OK, EvalResult
+from optsearch.evaluation.reports.differences import paired_difference, seeds_to_separate, unpaired_difference
+from optsearch.evaluation.reports.heldout import HELDOUT_SEED_BASE, heldout_seeds, incumbents
+from optsearch.evaluation.reports.leaderboard import COLUMNS as LEADERBOARD_COLUMNS
+from optsearch.evaluation.reports.summary import summary_columns
+from optsearch.evaluation.store import ResultStore
+from optsearch.searchers.compare import CompareConfig, run_comparison
+
+SEARCHERS = ("random", "evolution", "reinforce")
+COMPARE = CompareConfig(searchers=SEARCHERS, budget=10, seeds=3, heldout_seeds=3)
+
+
+def result(reward: float, fp: str = "fp") -> EvalResult:
+    return EvalResult(rule=fp, canonical=fp, fingerprint=fp, task="t", config_hash="c", reward=reward, status=OK)
+
+
+def test_incumbents_change_only_on_a_strictly_better_reward():
+    run = [result(0.1, "a"), result(0.1, "b"), result(math.nan, "n"), result(0.5, "c"), result(0.4, "d"), result(0.9, "e")]
+    assert [(i.since, i.result.fingerprint) for i in incumbents(run)] == [(0, "a"), (3, "c"), (5, "e")]
+    assert incumbents([]) == []
+
+
+def test_heldout_seeds_are_disjoint_from_search_seeds():
+    assert heldout_seeds(3, range(5)) == (HELDOUT_SEED_BASE, HELDOUT_SEED_BASE + 1, HELDOUT_SEED_BASE + 2)
+    with pytest.raises(ValueError, match="also search seeds"):
+        heldout_seeds(2, [HELDOUT_SEED_BASE + 1])
+
+
+def test_paired_difference_is_scipys_t_interval_and_unpaired_is_a_bootstrap():
+    x, y = [0.88, 0.87, 0.90], [0.84, 0.83, 0.85]
+    d = paired_difference(x, y)
+    ci = sst.ttest_rel(x, y).confidence_interval(0.95)
+    assert d.mean == pytest.approx(0.0433, abs=1e-3) and (d.low, d.high) == pytest.approx((ci.low, ci.high))
+    assert d.positive and d.low <= d.mean <= d.high
+    same = paired_difference([0.5, 0.6], [0.5, 0.6])
+    assert (same.mean, same.low, same.high) == (0.0, 0.0, 0.0) and not same.positive
+    u = unpaired_difference([0.8, 0.82, 0.81, 0.79], [0.7, 0.72, 0.69, 0.71])
+    assert u.separated and u.low <= u.mean <= u.high
+    noisy = unpaired_difference([0.8, 0.6, 0.9], [0.7, 0.85, 0.65])
+    assert not noisy.separated
+
+
+def test_seeds_to_separate_grows_with_noise_and_shrinks_with_the_gap():
+    small_gap = seeds_to_separate([0.80, 0.82, 0.78], [0.79, 0.81, 0.77])
+    big_gap = seeds_to_separate([0.90, 0.92, 0.88], [0.79, 0.81, 0.77])
+    assert small_gap > big_gap >= 2
+    assert seeds_to_separate([0.5, 0.6], [0.5, 0.6]) is None
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    store = out / "results.sqlite"
+    outcome = run_comparison(COMPARE, EvalConfig(task="quadratic"), out, store=str(store), backend="serial")
+    return out, store, outcome
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_summary_has_every_column_and_the_intervals_contain_the_estimates(comparison):
+    out, _, outcome = comparison
+    rows = _csv(out / "summary.csv")
+    assert tuple(rows[0]) == summary_columns("random")
+    assert [row["searcher"] for row in rows] == list(SEARCHERS)
+    for row in rows:
+        assert float(row["heldout_ci_low"]) <= float(row["heldout_iqm"]) <= float(row["heldout_ci_high"])
+        p, lo, hi = (float(row[f"p_improvement_vs_random{s}"]) for s in ("", "_ci_low", "_ci_high"))
+        assert lo <= p <= hi
+        assert int(row["proposals"]) == 10 and int(row["seeds"]) == 3
+        assert 0.0 <= float(row["cache_hit_share"]) <= 1.0 and float(row["compute"]) >= 0.0
+        assert int(row["unique_trainings"]) <= 30
+        scores = outcome.data.final_heldout(row["searcher"])
+        assert float(row["heldout_iqm"]) == pytest.approx(sst.trim_mean(scores, 0.25))
+    assert float(rows[0]["p_improvement_vs_random"]) == 0.5
+    summary = (out / "summary.md").read_text()
+    assert "## Verdict" in summary and all(name in summary for name in SEARCHERS)
+
+
+def test_heldout_seeds_never_appear_as_search_seeds_and_training_was_full(comparison):
+    _, store_path, outcome = comparison
+    with ResultStore(store_path) as store:
+        rows = store.results()
+    search_seeds = {r.seed for r in rows if r.run_id not in ("heldout",)}
+    heldout = [r for r in rows if r.run_id == "heldout"]
+    assert search_seeds == {0, 1, 2}
+    assert {r.seed for r in heldout} == set(outcome.data.heldout.seeds)
+    assert not search_seeds & set(outcome.data.heldout.seeds)
+    assert all(r.status not in ("screened", "hurdle") for r in heldout)
+    # every incumbent of every run has held-out scores
+    for per_seed in outcome.runs.values():
+        for run in per_seed:
+            for incumbent in incumbents(run):
+                assert len(outcome.data.heldout.scores(incumbent.result.fingerprint)) == 3
+
+
+def test_leaderboard_columns_pairing_and_beats_adam_follow_the_interval(comparison):
+    out, _, outcome = comparison
+    rows = _csv(out / "leaderboard.csv")
+    assert tuple(rows[0]) == LEADERBOARD_COLUMNS
+    names = {row["rule"] for row in rows if row["searcher"] == "baseline"}
+    assert names == {"adam", "momentum", "sgd", "ld * adam"}
+    adam = np.asarray(outcome.data.baseline_scores("adam"))
+    for row in rows:
+        low, high, diff = float(row["diff_ci_low"]), float(row["diff_ci_high"]), float(row["diff_vs_adam"])
+        assert low <= diff <= high
+        assert row["beats_adam"] == ("true" if low > 0 else "false")
+        assert float(row["heldout_mean"]) - adam.mean() == pytest.approx(diff)  # paired on the same seeds
+    means = [float(row["heldout_mean"]) for row in rows]
+    assert means == sorted(means, reverse=True)
+    assert "$" in (out / "leaderboard.md").read_text()
+
+
+def test_curves_are_a_real_image(comparison):
+    out, _, _ = comparison
+    image = matplotlib.image.imread(out / "curves.png")
+    assert image.shape[1] > 1000 and image[..., :3].std() > 0.05
+
+
+def test_a_resumed_comparison_reuses_every_heldout_evaluation(comparison, tmp_path):
+    out, store_path, outcome = comparison
+    with ResultStore(store_path) as store:
+        before = store.count()
+    again = run_comparison(COMPARE, EvalConfig(task="quadratic"), tmp_path, store=str(store_path), backend="serial")
+    with ResultStore(store_path) as store:
+        added = store.results()[before:]
+    assert added and all(r.cached for r in added)  # the held-out re-evaluation: cache hits only
+    assert {r.run_id for r in added} == {"heldout"}
+    assert again.data.heldout.by_fingerprint == outcome.data.heldout.by_fingerprint
