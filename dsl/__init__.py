@@ -3,11 +3,14 @@
 Public API::
 
     from optsearch.dsl import parse, to_tokens, from_tokens, canonical, fingerprint, ParseError, DSLOptimizer
+
+Trees are at most :data:`MAX_DEPTH` levels deep; making a deeper one raises :class:`RuleTooDeepError`
+(``parse`` and ``from_tokens`` report it as their own ``ParseError`` and ``TokenError``).
 """
 
 from .canonical import canonical
 from .compiler import RuleConfig, UpdateRule, compile_rule
-from .expr import Binary, Expr, Operand, Unary
+from .expr import MAX_DEPTH, Binary, Expr, Operand, RuleTooDeepError, Unary
 from .fingerprint import fingerprint
 from .library import NAMED_RULES
 from .optimizer import DSLOptimizer, resolve_rule
@@ -31,10 +34,12 @@ __all__ = [
     "DSLOptimizer",
     "Expr",
     "GROUP_SIZE",
+    "MAX_DEPTH",
     "NAMED_RULES",
     "Operand",
     "ParseError",
     "RuleConfig",
+    "RuleTooDeepError",
     "TokenError",
     "Unary",
     "UpdateRule",

@@ -13,6 +13,10 @@ where floating point allows):
 - chains of ``+`` and of ``*`` are flattened and their terms sorted, then rebuilt left to right,
   so ``g * exp(sign(g) * sign(m))`` and ``exp(sign(m) * sign(g)) * g`` become one text.
 
+A rule whose normal form would be deeper than :data:`~optsearch.dsl.expr.MAX_DEPTH` levels (rebuilt
+chains are deeper than balanced ones: think of a balanced sum of hundreds of terms) is its own
+canonical form, so :func:`canonical` accepts every tree that can be made.
+
 ``sign(g)`` the operand and ``sign`` applied to ``g`` are one tree already (see
 :mod:`optsearch.dsl.tokens`). Functional equality beyond these rewrites is the job of
 :func:`optsearch.dsl.fingerprint`.
@@ -20,7 +24,7 @@ where floating point allows):
 
 from __future__ import annotations
 
-from .expr import Binary, Expr, Operand, Unary
+from .expr import Binary, Expr, Operand, RuleTooDeepError, Unary
 from .compiler import value_bounds
 from .primitives import EXP_MAX, UNARY_BY_NAME
 
@@ -29,13 +33,22 @@ ONE = Operand("1")
 
 def canonical(expr: Expr) -> Expr:
     """The normal form of ``expr``; idempotent: ``canonical(canonical(e)) == canonical(e)``."""
+    try:
+        return _normal_form(expr)
+    except RuleTooDeepError:
+        # Normalising ``expr`` again would raise again: returning it unchanged keeps canonical
+        # idempotent (and a rule is trivially equivalent to itself).
+        return expr
+
+
+def _normal_form(expr: Expr) -> Expr:
     if isinstance(expr, Operand):
         return expr
     if isinstance(expr, Unary):
-        return _unary(expr.fn, canonical(expr.arg))
+        return _unary(expr.fn, _normal_form(expr.arg))
     if expr.fn == "keep":
-        return canonical(expr.left)
-    return _binary(expr.fn, canonical(expr.left), canonical(expr.right))
+        return _normal_form(expr.left)
+    return _binary(expr.fn, _normal_form(expr.left), _normal_form(expr.right))
 
 
 def _is_neg(expr: Expr) -> bool:
@@ -68,6 +81,13 @@ def _exp_cannot_underflow(expr: Expr) -> bool:
 def _binary(fn: str, left: Expr, right: Expr) -> Expr:
     if fn == "sub" and _is_neg(right):
         return _binary("add", left, right.arg)  # type: ignore[union-attr]
+    if fn in ("add", "mul"):
+        return _rebuilt_chain(fn, left, right)
+    return Binary(fn, left, right)
+
+
+def _rebuilt_chain(fn: str, left: Expr, right: Expr) -> Expr:
+    """``left fn right`` with the ``fn`` chains of both sides flattened, sorted and rebuilt."""
     if fn == "add":
         terms = _flatten(fn, left) + _flatten(fn, right)
         added = sorted((t for t in terms if not _is_neg(t)), key=_sort_key)
@@ -76,10 +96,8 @@ def _binary(fn: str, left: Expr, right: Expr) -> Expr:
         for term in subtracted:
             result = Binary("sub", result, term)
         return result
-    if fn == "mul":
-        factors = [t for t in _flatten(fn, left) + _flatten(fn, right) if t != ONE] or [ONE]
-        return _chain("mul", sorted(factors, key=_sort_key))
-    return Binary(fn, left, right)
+    factors = [t for t in _flatten(fn, left) + _flatten(fn, right) if t != ONE] or [ONE]
+    return _chain("mul", sorted(factors, key=_sort_key))
 
 
 def _chain(fn: str, terms: list[Expr]) -> Expr:

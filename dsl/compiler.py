@@ -21,7 +21,9 @@ update, so ``ld`` starts at 1), as TensorFlow's ``sign_decay`` functions do with
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Optional, Union
 
 import torch
@@ -34,7 +36,10 @@ from .primitives import (
     OPERAND_BY_NAME,
     UNARY_BY_NAME,
     dropout_mask,
+    exp_limit,
+    protected_exp,
     protected_power,
+    safe_delta,
 )
 
 
@@ -44,10 +49,15 @@ class RuleConfig:
 
     ``beta1``/``beta2``/``beta3``: decays of m̂, v̂, ŷ (and Adam's m̂, v̂). ``rms_decay``: RMSProp's
     decay (torch's default 0.99). ``eps``: Adam's and RMSProp's ε. ``delta``: δ of the protected
-    division, log and power. ``bias_correction``: whether ``m``, ``v``, ``y`` are bias-corrected
+    division, log and power (both are raised where the parameters' dtype cannot hold them: see
+    :class:`Protections`). ``bias_correction``: whether ``m``, ``v``, ``y`` are bias-corrected
     (the paper's hats); Adam is always. ``noise_variance``: variance of ``noise``.
     ``anneal_gamma``: ``anoise`` has variance 1/(1+t)^γ. ``cd_periods``/``rd_periods``: TF's
     ``num_periods`` of the cosine and restart decays.
+
+    Every number must be finite; the betas lie in [0, 1) (1 would divide by zero in the bias
+    correction), ``rms_decay`` in [0, 1], ``eps`` and ``noise_variance`` are >= 0 and ``delta`` > 0
+    (δ = 0 would leave division unprotected); anything else raises ``ValueError``.
     """
 
     beta1: float = 0.9
@@ -62,6 +72,56 @@ class RuleConfig:
     cd_periods: float = 0.5
     rd_periods: float = 1.0
 
+    def __post_init__(self) -> None:
+        for name in ("beta1", "beta2", "beta3"):
+            _check_number(self, name, lambda x: 0.0 <= x < 1.0, "in [0, 1)")
+        _check_number(self, "rms_decay", lambda x: 0.0 <= x <= 1.0, "in [0, 1]")
+        _check_number(self, "eps", lambda x: x >= 0.0, ">= 0")
+        _check_number(self, "delta", lambda x: x > 0.0, "> 0")
+        _check_number(self, "noise_variance", lambda x: x >= 0.0, ">= 0")
+        for name in ("anneal_gamma", "cd_periods", "rd_periods"):
+            _check_number(self, name, lambda x: True, "")
+
+
+def _check_number(config: RuleConfig, name: str, in_range: Callable[[float], bool], expected: str) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"RuleConfig.{name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and in_range(value)):
+        condition = f"finite and {expected}" if expected else "finite"
+        raise ValueError(f"RuleConfig.{name} = {value} is invalid: it must be {condition}")
+
+
+@dataclass(frozen=True)
+class Protections:
+    """The constants of the protected math for one update, fitted to the parameters' dtype.
+
+    ``delta``: δ of division, log and power; ``eps``: Adam's and RMSProp's ε; ``exp_max``: the
+    clamp of exp (and of power's exponent); ``eager_scales``: whether lazy scale factors are
+    applied before values are combined (in float16, whose range leaves no room for them).
+
+    Float32, float64 and bfloat16 get the configured δ and ε and a clamp of 80; float16 gets δ
+    and ε of at least 6.1e-5 and a clamp of about 10.09 (see
+    :func:`~optsearch.dsl.primitives.safe_delta` and :func:`~optsearch.dsl.primitives.exp_limit`).
+    """
+
+    delta: float
+    eps: float
+    exp_max: float
+    eager_scales: bool = False
+
+
+@lru_cache(maxsize=64)
+def protections(dtypes: frozenset, delta: float, eps: float) -> Protections:
+    """The protections for parameters of ``dtypes``: those of the narrowest when they are mixed."""
+    dtypes = dtypes or frozenset({torch.get_default_dtype()})  # no parameters: nothing to fit
+    return Protections(
+        delta=max(safe_delta(delta, d) for d in dtypes),
+        eps=max(safe_delta(eps, d) for d in dtypes),
+        exp_max=min(exp_limit(d) for d in dtypes),
+        eager_scales=any(exp_limit(d) < EXP_MAX for d in dtypes),  # too narrow for e^80: float16
+    )
+
 
 @dataclass
 class StepContext:
@@ -74,6 +134,7 @@ class StepContext:
     total_steps: Optional[int]
     generator: Optional[torch.Generator]
     config: RuleConfig
+    protections: Protections
 
     @property
     def t(self) -> int:
@@ -129,8 +190,12 @@ def _owned(value: Value, ctx: StepContext) -> list[Tensor]:
 
 
 def _as_tlist(value: Value, ctx: StepContext) -> TList:
-    """A tensor value with a lazy scale (Ratios and scalars are materialised)."""
-    if isinstance(value, TList):
+    """A tensor value with a lazy scale (Ratios and scalars are materialised).
+
+    In a narrow dtype (float16) the scale is applied too: an unscaled intermediate, such as the
+    draws of ``noise`` before their factor 0.1, could overflow where the value itself does not.
+    """
+    if isinstance(value, TList) and (value.scale == 1.0 or not ctx.protections.eager_scales):
         return value
     return TList(_owned(value, ctx))
 
@@ -231,7 +296,7 @@ def _operand(name: str, config: RuleConfig) -> Node:
         def adam(ctx: StepContext) -> Value:
             den = torch._foreach_sqrt(ctx.buffers["v"])
             torch._foreach_div_(den, math.sqrt(ctx.bias_correction(config.beta2)))
-            torch._foreach_add_(den, config.eps)
+            torch._foreach_add_(den, ctx.protections.eps)
             return Ratio(ctx.buffers["m"], den, 1.0 / ctx.bias_correction(config.beta1))
 
         return adam
@@ -239,7 +304,7 @@ def _operand(name: str, config: RuleConfig) -> Node:
 
         def rmsprop(ctx: StepContext) -> Value:
             den = torch._foreach_sqrt(ctx.buffers["r"])
-            torch._foreach_add_(den, config.eps)
+            torch._foreach_add_(den, ctx.protections.eps)
             return Ratio(ctx.grads, den)
 
         return rmsprop
@@ -325,23 +390,26 @@ def _unary(fn: str, arg: Node, arg_bounds: Bounds, config: RuleConfig) -> Node:
 
         return sqrt
     # exp, log, clip: elementwise on the actual numbers
-    needs_clamp = arg_bounds is None or arg_bounds[1] > EXP_MAX
+    upper = math.inf if arg_bounds is None else arg_bounds[1]
     bound = spec.param
 
     def elementwise(ctx: StepContext) -> Value:
         value = arg(ctx)
+        limits = ctx.protections
         if isinstance(value, float):
             if fn == "log":
-                return math.log(abs(value) + config.delta)
+                return math.log(abs(value) + limits.delta)
+            if fn == "exp":
+                return float(protected_exp(_scalar_tensor(value), limit=limits.exp_max))
             return float(spec.fn(_scalar_tensor(value)))
         out = _owned(value, ctx)
         if fn == "exp":
-            if needs_clamp:
-                torch._foreach_clamp_max_(out, EXP_MAX)
+            if upper > limits.exp_max:  # skipped where the static range proves it cannot trigger
+                torch._foreach_clamp_max_(out, limits.exp_max)
             torch._foreach_exp_(out)
         elif fn == "log":
             torch._foreach_abs_(out)
-            torch._foreach_add_(out, config.delta)
+            torch._foreach_add_(out, limits.delta)
             torch._foreach_log_(out)
         else:  # clip
             torch._foreach_clamp_min_(out, -bound)  # type: ignore[operator]
@@ -401,7 +469,7 @@ def _away_from_zero(x: float, delta: float) -> float:
 
 
 def _divide(a: Value, b: Value, ctx: StepContext) -> Value:
-    delta = ctx.config.delta
+    delta = ctx.protections.delta
     if isinstance(b, float):
         denominator = _away_from_zero(b, delta)
         if isinstance(a, float):
@@ -420,8 +488,9 @@ def _divide(a: Value, b: Value, ctx: StepContext) -> Value:
 
 def _power(a: Value, b: Value, ctx: StepContext) -> Value:
     delta = ctx.config.delta
-    if isinstance(a, float) and isinstance(b, float):
-        return float(protected_power(_scalar_tensor(a), _scalar_tensor(b), delta))
+    if isinstance(a, float) and isinstance(b, float):  # in float64, but within the parameters' limits
+        limits = ctx.protections
+        return float(protected_power(_scalar_tensor(a), _scalar_tensor(b), limits.delta, limit=limits.exp_max))
     bases = [_scalar_tensor(a)] * len(ctx.params) if isinstance(a, float) else _view(a, ctx)
     exponents = [_scalar_tensor(b)] * len(ctx.params) if isinstance(b, float) else _view(b, ctx)
     out = [
@@ -522,7 +591,8 @@ class UpdateRule:
         if "r" in buffers:
             torch._foreach_mul_(buffers["r"], config.rms_decay)
             torch._foreach_addcmul_(buffers["r"], grads, grads, 1.0 - config.rms_decay)
-        ctx = StepContext(params, grads, buffers, step, total_steps, generator, config)
+        limits = protections(frozenset(p.dtype for p in params), config.delta, config.eps)
+        ctx = StepContext(params, grads, buffers, step, total_steps, generator, config, limits)
         return self._root(ctx), ctx
 
     def apply(

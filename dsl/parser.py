@@ -8,15 +8,20 @@ Grammar (precedence as in mathematics, ``^`` right-associative)::
     power   := primary ("^" signed)?
     primary := OPERAND | WEIGHT "*" "w" | NAME "(" args ")" | "(" sum ")"
 
-A hand-written recursive-descent parser: user text is never handed to ``eval``.
+A hand-written operator-precedence parser: user text is never handed to ``eval``. It keeps its own
+stacks instead of recursing, so no input text, however long or deeply nested, can exhaust the
+Python stack; rules deeper than :data:`~optsearch.dsl.expr.MAX_DEPTH` levels, or with more than
+:data:`MAX_NESTING` brackets and function calls open at once, are a :class:`ParseError`. The work
+is linear in the length of the text.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 
-from .expr import Binary, Expr, Operand, Unary
+from .expr import MAX_DEPTH, Binary, Expr, Operand, RuleTooDeepError, Unary
 from .primitives import (
     BINARY_BY_SYMBOL,
     CLIP_BOUNDS,
@@ -25,7 +30,8 @@ from .primitives import (
     WEIGHT_SCALES,
 )
 
-MAX_NESTING = 100  # about 7 Python frames a level: well inside the default recursion limit
+MAX_NESTING = MAX_DEPTH
+"""Brackets and function calls open at once. A printed tree never needs more than one a level."""
 
 
 class ParseError(ValueError):
@@ -56,10 +62,15 @@ _NAMED_OPERANDS = {name for name, spec in OPERAND_BY_NAME.items() if not spec.na
     "2",
 }
 _SIMPLE_FUNCTIONS = ("exp", "log", "sqrt", "sign")
+_TWO_ARGUMENT_FUNCTIONS = ("clip", "drop", "keep")
 _CONSTANTS = {1.0: "1", 2.0: "2"}
 _WEIGHT_SCALE_BY_VALUE = {float(s): s for s in WEIGHT_SCALES}
 _CLIP_BY_VALUE = {float(c): c for c in CLIP_BOUNDS}
 _DROP_BY_VALUE = {float(p): p for p in DROP_RATES}
+
+_BINARY_SYMBOLS = tuple(BINARY_BY_SYMBOL)
+_NEGATION_PRECEDENCE = 3  # looser than "^", tighter than "*" and "/"
+_TOO_DEEP = f"rule is nested deeper than {MAX_DEPTH} levels"
 
 
 def _tokenize(text: str) -> list[_Token]:
@@ -83,19 +94,55 @@ def _describe(token: _Token) -> str:
     return "end of text" if token.kind == "end" else repr(token.value)
 
 
+@dataclass(frozen=True)
+class _Operator:
+    """An operator waiting for its right operand: a binary one, or a prefix minus (``name="neg"``)."""
+
+    name: str
+    precedence: int
+    position: int
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.name == "neg"
+
+
+@dataclass
+class _Group:
+    """The text between an opening and its closing: the whole rule, a bracket or a function call.
+
+    Within a group, operands and pending operators wait on two stacks (shunting-yard).
+    """
+
+    opener: Optional[_Token] = None  # None for the whole rule
+    function: Optional[str] = None  # None for the whole rule and for a bracket
+    arguments: list[Expr] = field(default_factory=list)  # finished arguments of a function call
+    parameter: Optional[str] = None  # the clip bound or drop rate, as text
+    operands: list[Expr] = field(default_factory=list)
+    operators: list[_Operator] = field(default_factory=list)
+
+    def closer(self) -> tuple[str, str]:
+        """The symbol that ends the group's current part (a bracket or a call), and its context."""
+        if self.function is None:
+            return ")", "to close '('"
+        if self.function in _TWO_ARGUMENT_FUNCTIONS and not self.arguments:
+            return ",", f"between the arguments of {self.function}("
+        return ")", f"to close {self.function}("
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
-        self.nesting = 0
+        self.groups = [_Group()]
 
     # -- helpers ---------------------------------------------------------------------------
     @property
     def current(self) -> _Token:
         return self.tokens[self.index]
 
-    def error(self, message: str, token: _Token | None = None) -> ParseError:
+    def error(self, message: str, token: Optional[_Token] = None) -> ParseError:
         token = token or self.current
         return ParseError(message, self.text, token.position)
 
@@ -112,68 +159,122 @@ class _Parser:
             raise self.error(f"expected {symbol!r} {context}, found {_describe(self.current)}")
         self.advance()
 
-    def enter(self) -> None:
-        self.nesting += 1
-        if self.nesting > MAX_NESTING:
-            raise self.error(f"rule nested deeper than {MAX_NESTING} levels")
+    def node(self, position: int, kind: type, *fields) -> Expr:
+        """``kind(*fields)``, or a :class:`ParseError` at ``position`` if that is too deep."""
+        try:
+            return kind(*fields)
+        except RuleTooDeepError:
+            raise ParseError(_TOO_DEEP, self.text, position) from None
 
-    # -- grammar ---------------------------------------------------------------------------
+    def open(self, opener: _Token, function: Optional[str] = None) -> None:
+        if len(self.groups) > MAX_NESTING:
+            raise self.error(f"rule is nested deeper than {MAX_NESTING} levels", opener)
+        self.groups.append(_Group(opener, function))
+
+    # -- the main loop ---------------------------------------------------------------------
     def parse(self) -> Expr:
         if self.current.kind == "end":
             raise self.error("empty rule: expected an operand such as g, m or adam")
-        expr = self.sum()
+        expecting_operand = True
+        while True:
+            if expecting_operand:
+                self.operand()
+                expecting_operand = False
+            elif self.at_symbol(*_BINARY_SYMBOLS):
+                self.binary_operator(self.advance())
+                expecting_operand = True
+            elif self.groups[-1].opener is None:
+                return self.end()
+            else:
+                expecting_operand = self.close()
+
+    def operand(self) -> None:
+        """Read prefix minuses, brackets and function heads up to and including one operand."""
+        while True:
+            token = self.current
+            group = self.groups[-1]
+            if self.at_symbol("-"):
+                self.advance()
+                group.operators.append(_Operator("neg", _NEGATION_PRECEDENCE, token.position))
+            elif self.at_symbol("("):
+                self.open(self.advance())
+            elif token.kind == "number":
+                group.operands.append(self.number())
+                return
+            elif token.kind == "name":
+                operand = self.name()
+                if operand is not None:
+                    group.operands.append(operand)
+                    return
+            else:
+                raise self.error(f"unexpected {_describe(token)}; expected an operand, a function or '('")
+
+    def binary_operator(self, token: _Token) -> None:
+        spec = BINARY_BY_SYMBOL[token.value]
+        group = self.groups[-1]
+        right_associative = spec.name == "pow"
+        while group.operators:
+            top = group.operators[-1]
+            if top.precedence < spec.precedence or (top.precedence == spec.precedence and right_associative):
+                break
+            self.reduce(group)
+        group.operators.append(_Operator(spec.name, spec.precedence, token.position))
+
+    def reduce(self, group: _Group) -> None:
+        """Apply the group's most recent pending operator to its operands."""
+        operator = group.operators.pop()
+        if operator.is_prefix:
+            group.operands.append(self.node(operator.position, Unary, "neg", group.operands.pop()))
+            return
+        right = group.operands.pop()
+        left = group.operands.pop()
+        group.operands.append(self.node(operator.position, Binary, operator.name, left, right))
+
+    def finish(self, group: _Group) -> Expr:
+        """The value of the group's current part: every pending operator applied."""
+        while group.operators:
+            self.reduce(group)
+        (value,) = group.operands
+        group.operands.clear()
+        return value
+
+    def end(self) -> Expr:
+        """The whole rule, once nothing but the end of the text is left."""
         if self.current.kind != "end":
             raise self.error(f"unexpected {_describe(self.current)}; expected an operator or end of rule")
-        return expr
+        return self.finish(self.groups[0])
 
-    def sum(self) -> Expr:
-        expr = self.product()
-        while self.at_symbol("+", "-"):
-            symbol = self.advance().value
-            expr = Binary(BINARY_BY_SYMBOL[symbol].name, expr, self.product())
-        return expr
+    def close(self) -> bool:
+        """Consume the ``)`` or ``,`` that ends the innermost group's current part.
 
-    def product(self) -> Expr:
-        expr = self.signed()
-        while self.at_symbol("*", "/"):
-            symbol = self.advance().value
-            expr = Binary(BINARY_BY_SYMBOL[symbol].name, expr, self.signed())
-        return expr
+        Returns whether an operand must follow (after the ``,`` of ``keep(``).
+        """
+        group = self.groups[-1]
+        symbol, context = group.closer()
+        self.expect_symbol(symbol, context)
+        group.arguments.append(self.finish(group))
+        if symbol == ",":
+            if group.function == "keep":
+                return True
+            group.parameter = self.parameter(group.function)  # type: ignore[arg-type]
+            self.expect_symbol(")", f"to close {group.function}(")
+        self.groups.pop()
+        self.groups[-1].operands.append(self.closed(group))
+        return False
 
-    def signed(self) -> Expr:
-        if self.at_symbol("-"):
-            self.advance()
-            self.enter()
-            operand = self.signed()
-            self.nesting -= 1
-            return Unary("neg", operand)
-        return self.power()
+    def closed(self, group: _Group) -> Expr:
+        """The node a closed bracket or function call stands for."""
+        opener, function, arguments = group.opener, group.function, group.arguments
+        assert opener is not None
+        if function is None:
+            return arguments[0]
+        if function == "keep":
+            return self.node(opener.position, Binary, "keep", *arguments)
+        if function in _SIMPLE_FUNCTIONS:
+            return self.node(opener.position, Unary, function, arguments[0])
+        return self.node(opener.position, Unary, f"{function}{group.parameter}", arguments[0])
 
-    def power(self) -> Expr:
-        base = self.primary()
-        if self.at_symbol("^"):
-            self.advance()
-            self.enter()
-            exponent = self.signed()
-            self.nesting -= 1
-            return Binary("pow", base, exponent)
-        return base
-
-    def primary(self) -> Expr:
-        token = self.current
-        if token.kind == "number":
-            return self.number()
-        if token.kind == "name":
-            return self.name()
-        if self.at_symbol("("):
-            self.advance()
-            self.enter()
-            expr = self.sum()
-            self.nesting -= 1
-            self.expect_symbol(")", "to close '('")
-            return expr
-        raise self.error(f"unexpected {_describe(token)}; expected an operand, a function or '('")
-
+    # -- operands and function heads -------------------------------------------------------
     def number(self) -> Expr:
         token = self.advance()
         value = float(token.value)
@@ -191,7 +292,8 @@ class _Parser:
             token,
         )
 
-    def name(self) -> Expr:
+    def name(self) -> Optional[Expr]:
+        """An operand, or ``None`` after opening a function call."""
         token = self.advance()
         name = token.value
         if name in _NAMED_OPERANDS:
@@ -202,28 +304,20 @@ class _Parser:
             raise self.error(
                 f"the weights appear only scaled: {', '.join(s + ' * w' for s in WEIGHT_SCALES)}", token
             )
-        if name in _SIMPLE_FUNCTIONS or name in ("clip", "drop", "keep"):
+        if name in _SIMPLE_FUNCTIONS or name in _TWO_ARGUMENT_FUNCTIONS:
             self.expect_symbol("(", f"after {name!r}")
-            self.enter()
-            expr = self.function(name)
-            self.nesting -= 1
-            self.expect_symbol(")", f"to close {name}(")
-            return expr
+            self.open(token, name)
+            return None
         raise self.error(
             f"unknown name {name!r}; operands are {', '.join(sorted(_NAMED_OPERANDS))}, 1, 2 and weight "
             f"terms; functions are exp, log, sqrt, sign, clip, drop, keep",
             token,
         )
 
-    def function(self, name: str) -> Expr:
-        argument = self.sum()
-        if name in _SIMPLE_FUNCTIONS:
-            return Unary(name, argument)
-        self.expect_symbol(",", f"between the arguments of {name}(")
-        if name == "keep":
-            return Binary("keep", argument, self.sum())
-        allowed = _CLIP_BY_VALUE if name == "clip" else _DROP_BY_VALUE
-        what = "clip bound" if name == "clip" else "drop rate"
+    def parameter(self, function: str) -> str:
+        """The clip bound or drop rate after the ``,`` of ``clip(`` or ``drop(``, as its text."""
+        allowed = _CLIP_BY_VALUE if function == "clip" else _DROP_BY_VALUE
+        what = "clip bound" if function == "clip" else "drop rate"
         token = self.current
         value = None
         if token.kind == "number":
@@ -231,7 +325,7 @@ class _Parser:
             value = float(token.value)
         if value not in allowed:
             raise self.error(f"{what} must be one of {', '.join(allowed.values())}", token)
-        return Unary(f"{name}{allowed[value]}", argument)
+        return allowed[value]
 
 
 def parse(text: str) -> Expr:
@@ -242,8 +336,4 @@ def parse(text: str) -> Expr:
     """
     if not isinstance(text, str):
         raise TypeError(f"parse expects a str, got {type(text).__name__}")
-    parser = _Parser(text)
-    try:
-        return parser.parse()
-    except RecursionError:  # a caller's own deep stack left less room than MAX_NESTING needs
-        raise parser.error("rule nested too deeply") from None
+    return _Parser(text).parse()

@@ -10,10 +10,18 @@ says otherwise) keep every primitive finite on zeros, negatives and large values
 
 - ``log(x)`` is :math:`\\log(|x| + δ)`;
 - ``sqrt(x)`` is :math:`\\sqrt{|x|}`;
-- ``exp(x)`` is :math:`e^{\\min(x, 80)}` (float32 overflows past 88);
+- ``exp(x)`` is :math:`e^{\\min(x, c)}`, :math:`c = 80` (float32 overflows past 88);
 - ``x / y`` is :math:`x / (y + δ)` with δ pushed away from zero, so :math:`|y \\pm δ| \\ge δ`;
-- ``x ^ y`` is the odd extension :math:`s(x)\\,e^{\\min(y \\log(|x| + δ),\\, 80)}` with
+- ``x ^ y`` is the odd extension :math:`s(x)\\,e^{\\min(y \\log(|x| + δ),\\, c)}` with
   :math:`s(x) = -1` for :math:`x < 0` and :math:`+1` otherwise, so a negative base never gives NaN.
+
+The constants follow the dtype of the numbers (:func:`safe_delta`, :func:`exp_limit`): δ is at
+least the dtype's smallest normal number, so adding it is never lost to underflow, and ``c`` is at
+most :math:`\\ln(\\max) - 1`, so :math:`e^c` fits. Float32, float64 and bfloat16 keep δ = 1e-8 and
+c = 80 exactly; float16, whose smallest normal is 6.1e-5 and largest number 65504, gets
+δ ≈ 6.1e-5 and c ≈ 10.09 (:math:`e^c` ≈ 24 000). Protection bounds each primitive, not every
+composition: as in any dtype, a quotient :math:`|x| / δ` still overflows for a large enough
+:math:`|x|` (in float16 from about 4).
 """
 
 from __future__ import annotations
@@ -27,6 +35,28 @@ from torch import Tensor
 
 DELTA = 1e-8
 EXP_MAX = 80.0
+EXP_MARGIN = 1.0  # e^(ln(max) - 1) = max / e: room left for one more small factor
+
+
+def _finfo(dtype: torch.dtype) -> torch.finfo:
+    return torch.finfo(dtype if dtype.is_floating_point else torch.get_default_dtype())
+
+
+def safe_delta(delta: float, dtype: torch.dtype) -> float:
+    """``delta`` for numbers of ``dtype``: at least the dtype's smallest normal number.
+
+    The same rule serves Adam's and RMSProp's ε. Float16 cannot hold 1e-8 (it rounds to 0 there),
+    so float16 gets 6.1e-5; float32, float64 and bfloat16 keep ``delta`` unchanged.
+    """
+    return max(delta, _finfo(dtype).tiny)
+
+
+def exp_limit(dtype: torch.dtype) -> float:
+    """The clamp of ``exp``'s argument for ``dtype``: :data:`EXP_MAX`, or ln(max) − 1 where smaller.
+
+    Float16 (largest number 65504) gets ≈ 10.09; float32, float64 and bfloat16 keep 80.
+    """
+    return min(EXP_MAX, math.log(_finfo(dtype).max) - EXP_MARGIN)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,13 +100,17 @@ OPERANDS: tuple[OperandSpec, ...] = (
         for s in WEIGHT_SCALES
     ),
     OperandSpec(
-        "adam", "adam", r"\text{Adam}", "Adam's update direction m̂ / (√v̂ + ε)", ("m", "v")
+        "adam",
+        "adam",
+        r"\text{Adam}",
+        "Adam's update direction m̂ / (√v̂ + ε) (ε = 1e-8; float16: 6.1e-5)",
+        ("m", "v"),
     ),
     OperandSpec(
         "rmsprop",
         "rmsprop",
         r"\text{RMSProp}",
-        "RMSProp's update direction g / (√r + ε), r the running average of g² (decay 0.99, as torch)",
+        "RMSProp's update direction g / (√r + ε), r the running average of g² (decay 0.99, as torch; ε as Adam's)",
         ("r",),
     ),
     OperandSpec(
@@ -119,18 +153,20 @@ def negate(x: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
     return -x
 
 
-def protected_exp(x: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
-    """e^min(x, 80): clamped so float32 never overflows on its own."""
-    return torch.exp(torch.clamp(x, max=EXP_MAX))
+def protected_exp(
+    x: Tensor, generator: Optional[torch.Generator] = None, *, limit: Optional[float] = None
+) -> Tensor:
+    """e^min(x, c): never overflows; c = 80, or ≈ 10.09 in float16 (``exp_limit``; ``limit`` overrides)."""
+    return torch.exp(torch.clamp(x, max=exp_limit(x.dtype) if limit is None else limit))
 
 
 def protected_log(x: Tensor, generator: Optional[torch.Generator] = None, delta: float = DELTA) -> Tensor:
-    """log(|x| + δ): finite at 0 and for negatives."""
-    return torch.log(torch.abs(x) + delta)
+    """log(|x| + δ): finite at 0 and for negatives; δ = 1e-8, or 6.1e-5 in float16 (``safe_delta``)."""
+    return torch.log(torch.abs(x) + safe_delta(delta, x.dtype))
 
 
 def protected_sqrt(x: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
-    """√|x|: defined for negatives."""
+    """√|x|: defined for negatives; it needs no constant, so it is the same in every dtype."""
     return torch.sqrt(torch.abs(x))
 
 
@@ -234,13 +270,22 @@ def away_from_zero(y: Tensor, delta: float) -> Tensor:
 
 
 def protected_divide(x: Tensor, y: Tensor, delta: float = DELTA) -> Tensor:
-    """x / (y + δ), δ pushed away from zero so the denominator is at least δ in size."""
-    return x / away_from_zero(y, delta)
+    """x / (y ± δ), δ pushed away from zero so the denominator is at least δ; δ = 1e-8 (float16: 6.1e-5).
+
+    δ is ``safe_delta(delta, dtype)`` for the dtype of the quotient.
+    """
+    return x / away_from_zero(y, safe_delta(delta, torch.result_type(x, y)))
 
 
-def protected_power(x: Tensor, y: Tensor, delta: float = DELTA) -> Tensor:
-    """x ^ y as the odd extension s(x)·e^min(y·log(|x| + δ), 80), s(x) = −1 if x < 0 else 1."""
-    magnitude = torch.exp(torch.clamp(y * torch.log(torch.abs(x) + delta), max=EXP_MAX))
+def protected_power(x: Tensor, y: Tensor, delta: float = DELTA, *, limit: Optional[float] = None) -> Tensor:
+    """x ^ y as the odd extension s(x)·e^min(y·log(|x| + δ), c), s(x) = −1 if x < 0 else 1; δ, c as for / and exp.
+
+    For the dtype of the result, δ = ``safe_delta(delta, dtype)`` and c = ``exp_limit(dtype)``
+    (``limit`` overrides): 1e-8 and 80, or 6.1e-5 and ≈ 10.09 in float16.
+    """
+    dtype = torch.result_type(x, y)
+    limit = exp_limit(dtype) if limit is None else limit
+    magnitude = torch.exp(torch.clamp(y * torch.log(torch.abs(x) + safe_delta(delta, dtype)), max=limit))
     return torch.where(x < 0, -magnitude, magnitude)
 
 

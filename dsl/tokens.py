@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Optional, Sequence
 
-from .expr import Binary, Expr, Operand, Unary
+from .expr import Binary, Expr, Operand, RuleTooDeepError, Unary
 from .primitives import BINARIES, OPERANDS, SIGN_OPERANDS, UNARIES
 
 GROUP_SIZE = 5
@@ -30,6 +30,9 @@ BINARY_SLOT = 4
 BASE_OPERAND_TOKENS: tuple[str, ...] = tuple(op.name for op in OPERANDS) + SIGN_OPERANDS
 UNARY_TOKENS: tuple[str, ...] = tuple(u.name for u in UNARIES)
 BINARY_TOKENS: tuple[str, ...] = tuple(b.name for b in BINARIES)
+_BASE_OPERAND_SET = frozenset(BASE_OPERAND_TOKENS)
+_UNARY_SET = frozenset(UNARY_TOKENS)
+_BINARY_SET = frozenset(BINARY_TOKENS)
 
 _SIGN_OPERAND_EXPR = {name: Unary("sign", Operand(name[5:-1])) for name in SIGN_OPERANDS}
 _EXPR_OF_SIGN_OPERAND = {expr: name for name, expr in _SIGN_OPERAND_EXPR.items()}
@@ -117,29 +120,48 @@ def from_tokens(tokens: Sequence[str]) -> Expr:
     """The rule a token sequence encodes (the last group's tree).
 
     Raises :class:`TokenError` naming the position and the token when the sequence is not a
-    whole number of valid groups.
+    whole number of valid groups, or when it encodes a tree deeper than
+    :data:`~optsearch.dsl.expr.MAX_DEPTH` levels (each group adds at most two levels).
     """
     tokens = list(tokens)
     if not tokens or len(tokens) % GROUP_SIZE:
         raise TokenError(
             f"a rule is a whole number of {GROUP_SIZE}-token groups; got {len(tokens)} tokens"
         )
-    groups = len(tokens) // GROUP_SIZE
     for position, token in enumerate(tokens):
-        if token not in valid_tokens(tokens[:position], groups):
-            group, slot = divmod(position, GROUP_SIZE)
-            expected = ("an operand", "an operand", "a unary", "a unary", "a binary")[slot]
-            raise TokenError(f"token {token!r} at position {position} (group {group}) is not {expected}")
+        _check_token(token, position)
     results: list[Expr] = []
     for start in range(0, len(tokens), GROUP_SIZE):
-        op1, op2, u1, u2, b = tokens[start : start + GROUP_SIZE]
-        left = _apply_unary(u1, _operand_expr(op1, results))
-        if b == "keep" and op2 == op1 and u2 == "id":
-            results.append(left)  # pass-through group
-            continue
-        right = _apply_unary(u2, _operand_expr(op2, results))
-        results.append(Binary(b, left, right))
+        try:
+            results.append(_decode_group(tokens[start : start + GROUP_SIZE], results))
+        except RuleTooDeepError as error:
+            group = start // GROUP_SIZE
+            raise TokenError(f"{error} at group {group} (positions {start}-{start + GROUP_SIZE - 1})") from None
     return results[-1]
+
+
+def _check_token(token: str, position: int) -> None:
+    """Raise unless ``token`` may stand at ``position`` (as :func:`valid_tokens`, in constant time)."""
+    group, slot = divmod(position, GROUP_SIZE)
+    if not isinstance(token, str):
+        valid = False
+    elif slot in OPERAND_SLOTS:
+        ref = _parse_group_ref(token)
+        valid = token in _BASE_OPERAND_SET or (ref is not None and ref < group and token == group_ref(ref))
+    else:
+        valid = token in (_UNARY_SET if slot in UNARY_SLOTS else _BINARY_SET)
+    if not valid:
+        expected = ("an operand", "an operand", "a unary", "a unary", "a binary")[slot]
+        raise TokenError(f"token {token!r} at position {position} (group {group}) is not {expected}")
+
+
+def _decode_group(group: Sequence[str], results: list[Expr]) -> Expr:
+    op1, op2, u1, u2, b = group
+    left = _apply_unary(u1, _operand_expr(op1, results))
+    if b == "keep" and op2 == op1 and u2 == "id":
+        return left  # pass-through group
+    right = _apply_unary(u2, _operand_expr(op2, results))
+    return Binary(b, left, right)
 
 
 def _operand_expr(token: str, results: list[Expr]) -> Expr:

@@ -407,3 +407,114 @@ def test_an_added_param_group_without_total_steps_is_refused_for_a_schedule_rule
         opt.add_param_group({"params": [second], "total_steps": None})
     opt.add_param_group({"params": [second], "total_steps": 20})
     assert opt.param_groups[1]["total_steps"] == 20
+
+
+# ------------------------------------------------------------------------------------------------
+# Hyper-parameters are checked when the optimizer is made
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lr", [math.nan, math.inf, -math.inf, -1.0, -1e-12])
+def test_a_learning_rate_that_is_not_finite_and_non_negative_is_refused(lr):
+    params = [torch.nn.Parameter(torch.ones(2))]
+    with pytest.raises(ValueError, match="learning rate"):
+        DSLOptimizer(params, "sgd", lr=lr)
+    with pytest.raises(ValueError, match="learning rate"):
+        DSLOptimizer([{"params": params, "lr": lr}], "sgd", lr=0.1)
+    optimizer = DSLOptimizer(params, "sgd", lr=0.1)
+    with pytest.raises(ValueError, match="learning rate"):
+        optimizer.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "lr": lr})
+
+
+@pytest.mark.parametrize("lr", ["0.1", None, True, torch.tensor(0.1)])
+def test_a_learning_rate_that_is_no_number_is_refused(lr):
+    with pytest.raises(TypeError, match="learning rate"):
+        DSLOptimizer([torch.nn.Parameter(torch.ones(2))], "sgd", lr=lr)
+
+
+def test_zero_and_integer_learning_rates_are_accepted_as_by_torch():
+    p = torch.nn.Parameter(torch.ones(2))
+    DSLOptimizer([p], "sgd", lr=0.0)
+    optimizer = DSLOptimizer([p], "sgd", lr=1)
+    p.grad = torch.ones(2)
+    optimizer.step()
+    assert torch.equal(p, torch.zeros(2))
+
+
+@pytest.mark.parametrize("total_steps, error", [(0, ValueError), (-5, ValueError), (2.5, TypeError), (math.nan, TypeError), (True, TypeError)])
+def test_invalid_total_steps_are_refused_for_every_rule(total_steps, error):
+    params = [torch.nn.Parameter(torch.ones(2))]
+    for rule in ("sgd", "powersign-ld"):
+        with pytest.raises(error, match="total_steps"):
+            DSLOptimizer(params, rule, total_steps=total_steps)
+        with pytest.raises(error, match="total_steps"):
+            DSLOptimizer([{"params": params, "total_steps": total_steps}], rule, total_steps=10)
+
+
+@pytest.mark.parametrize("seed, error", [("7", TypeError), (1.5, TypeError), (2**64, ValueError)])
+def test_invalid_seeds_are_refused_when_the_optimizer_is_made(seed, error):
+    with pytest.raises(error, match="seed"):
+        DSLOptimizer([torch.nn.Parameter(torch.ones(2))], "g + noise", seed=seed)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"beta1": 1.0}, {"beta2": -0.1}, {"beta3": math.nan}, {"rms_decay": 1.5}, {"eps": -1e-8}, {"delta": 0.0},
+     {"delta": math.inf}, {"noise_variance": -0.01}, {"anneal_gamma": math.nan}, {"cd_periods": math.inf}],
+)
+def test_invalid_rule_configs_are_refused(fields):
+    with pytest.raises(ValueError, match=next(iter(fields))):
+        RuleConfig(**fields)
+
+
+def test_the_config_must_be_a_rule_config():
+    with pytest.raises(TypeError, match="RuleConfig"):
+        DSLOptimizer([torch.nn.Parameter(torch.ones(2))], "sgd", config={"beta1": 0.5})  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------------
+# A state dict belongs to its rule
+# ------------------------------------------------------------------------------------------------
+def trained_state(rule: str, steps: int = 3):
+    model, x, y = make_problem(7)
+    optimizer = DSLOptimizer(model.parameters(), rule, lr=1e-2, total_steps=20)
+    train_in_lockstep(model, [(optimizer, model)], x, y, steps=steps)
+    return model, optimizer.state_dict()
+
+
+def test_the_state_of_another_rule_is_refused_naming_both_rules():
+    model, state = trained_state("adam")
+    twin = clone_model(model)
+    other = DSLOptimizer(twin.parameters(), "y + m", lr=1e-2)
+    with pytest.raises(ValueError, match=r"rule 'adam' into an optimizer of rule 'y \+ m'"):
+        other.load_state_dict(state)
+    # refused before anything changed: the optimizer still steps with its own rule
+    assert not other.state
+    x, y = make_problem(7)[1:]
+    train_in_lockstep(twin, [(other, twin)], x, y, steps=1)
+    assert all(set(value) == {"step", "m", "y"} for value in other.state.values())
+
+
+def test_the_state_of_the_same_rule_written_differently_is_accepted():
+    model, state = trained_state("g * exp(sign(m) * sign(g))")
+    assert state["rule"] == "g * exp(sign(m) * sign(g))"
+    restored = DSLOptimizer(clone_model(model).parameters(), "powersign", lr=1e-2)
+    restored.load_state_dict(state)
+    assert all(value["step"] == 3 for value in restored.state.values())
+
+
+def test_a_state_dict_without_the_rule_is_checked_for_its_buffers():
+    # State dicts saved before the rule's text was stored still load when they fit the rule ...
+    model, state = trained_state("adam")
+    del state["rule"]
+    twin = clone_model(model)
+    DSLOptimizer(twin.parameters(), "adam", lr=1e-2).load_state_dict(state)
+    DSLOptimizer(twin.parameters(), "m + v", lr=1e-2).load_state_dict(state)  # the same buffers
+    # ... and are refused, naming what is missing, when they lack a running average of the rule
+    with pytest.raises(ValueError, match=r"lacks 'y'.*rule 'y \+ m'"):
+        DSLOptimizer(twin.parameters(), "y + m", lr=1e-2).load_state_dict(state)
+
+
+def test_a_state_dict_naming_no_valid_rule_is_refused():
+    model, state = trained_state("adam")
+    state["rule"] = "adam +"
+    with pytest.raises(ValueError, match="names no valid rule"):
+        DSLOptimizer(clone_model(model).parameters(), "adam", lr=1e-2).load_state_dict(state)

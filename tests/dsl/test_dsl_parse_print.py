@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dsl_strategies import exprs, fuzz_settings, random_expr
 from optsearch.dsl import NAMED_RULES, Binary, Operand, ParseError, Unary, parse, to_latex, to_text
 from optsearch.dsl.library import PAPER_TABLE
+from optsearch.dsl.expr import MAX_DEPTH
 from optsearch.dsl.parser import MAX_NESTING
 
 g, m, v = Operand("g"), Operand("m"), Operand("v")
@@ -208,21 +209,31 @@ def test_parse_errors_name_the_position(text, position, fragment):
 
 
 def nested(depth: int) -> list[str]:
+    """Texts whose trees are exactly ``depth`` levels deep, nested every way the grammar allows."""
+    levels = depth - 1
     return [
-        "(" * depth + "g" + ")" * depth,
-        "exp(" * depth + "g" + ")" * depth,
-        "keep(" * depth + "g" + ", m)" * depth,
-        "-" * depth + "g",
-        "g ^ " * depth + "g",
+        "exp(" * levels + "g" + ")" * levels,
+        "keep(" * levels + "g" + ", m)" * levels,
+        "-" * levels + "g",
+        "g ^ " * levels + "g",
+        "(" * levels + "g" + ")" * levels + " + m" * levels,
     ]
 
 
 def test_deep_nesting_is_a_parse_error_not_a_crash():
-    for text in nested(MAX_NESTING):  # the documented limit parses
-        assert parse(text) is not None
-    for depth in (MAX_NESTING + 1, 250, 2000):
+    for text in nested(MAX_DEPTH):  # the documented limit parses
+        assert parse(text).depth == MAX_DEPTH
+    for depth in (MAX_DEPTH + 1, 250, 2000):
         for text in nested(depth):
-            assert "nested" in str(parse_error(text))
+            assert f"nested deeper than {MAX_DEPTH} levels" in str(parse_error(text))
+
+
+def test_brackets_are_limited_to_max_nesting():
+    assert parse("(" * MAX_NESTING + "g" + ")" * MAX_NESTING) == g  # brackets add no level to the tree
+    for depth in (MAX_NESTING + 1, 5000):
+        error = parse_error("(" * depth + "g" + ")" * depth)
+        assert f"nested deeper than {MAX_NESTING} levels" in str(error)
+        assert error.position == MAX_NESTING  # the first bracket too many
 
 
 def test_parse_rejects_non_strings():
