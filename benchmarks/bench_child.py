@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from optsearch.evaluation.tasks import DEFAULT_TASK, get_task
-from optsearch.evaluation.trainer import child_spec, torch_threads, train_rule
+from optsearch.evaluation.training import torch_threads, train_rule
+from optsearch.evaluation.training.child import child_spec
 
 
 def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:

@@ -16,7 +16,7 @@ import statistics
 import time
 
 from optsearch.evaluation.tasks import get_task
-from optsearch.evaluation.trainer import train_rule
+from optsearch.evaluation.training import train_rule
 
 DECADES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 HALF_DECADES = tuple(10 ** (e / 2) for e in range(-8, 1))  # 1e-4, 3.16e-4, ..., 1

@@ -25,7 +25,7 @@ canonical form, so :func:`canonical` accepts every tree that can be made.
 from __future__ import annotations
 
 from .expr import Binary, Expr, Operand, RuleTooDeepError, Unary
-from .compiler import value_bounds
+from .bounds import value_bounds
 from .primitives import EXP_MAX, UNARY_BY_NAME
 
 ONE = Operand("1")

@@ -21,233 +21,23 @@ update, so ``ld`` starts at 1), as TensorFlow's ``sign_decay`` functions do with
 from __future__ import annotations
 
 import math
-import numbers
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, Optional, Union
+from typing import Optional
 
 import torch
 from torch import Tensor
 
-from .expr import Binary, Expr, Operand, Unary, operands
+from .bounds import Bounds, value_bounds
+from .expr import Expr, Operand, Unary, operands
 from .primitives import (
     BINARY_BY_NAME,
-    EXP_MAX,
     OPERAND_BY_NAME,
     UNARY_BY_NAME,
     dropout_mask,
-    exp_limit,
     protected_exp,
     protected_power,
-    safe_delta,
 )
-
-
-@dataclass(frozen=True)
-class RuleConfig:
-    """Hyper-parameters of the operands and protections (the paper leaves several unconfirmed).
-
-    ``beta1``/``beta2``/``beta3``: decays of m̂, v̂, ŷ (and Adam's m̂, v̂). ``rms_decay``: RMSProp's
-    decay (torch's default 0.99). ``eps``: Adam's and RMSProp's ε. ``delta``: δ of the protected
-    division, log and power (both are raised where the parameters' dtype cannot hold them: see
-    :class:`Protections`). ``bias_correction``: whether ``m``, ``v``, ``y`` are bias-corrected
-    (the paper's hats); Adam is always. ``noise_variance``: variance of ``noise``.
-    ``anneal_gamma``: ``anoise`` has variance 1/(1+t)^γ. ``cd_periods``/``rd_periods``: TF's
-    ``num_periods`` of the cosine and restart decays.
-
-    Every number must be finite; the betas lie in [0, 1) (1 would divide by zero in the bias
-    correction), ``rms_decay`` in [0, 1], ``eps`` and ``noise_variance`` are >= 0 and ``delta`` > 0
-    (δ = 0 would leave division unprotected); anything else raises ``ValueError``.
-    """
-
-    beta1: float = 0.9
-    beta2: float = 0.999
-    beta3: float = 0.999
-    rms_decay: float = 0.99
-    eps: float = 1e-8
-    delta: float = 1e-8
-    bias_correction: bool = True
-    noise_variance: float = 0.01
-    anneal_gamma: float = 0.55
-    cd_periods: float = 0.5
-    rd_periods: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("beta1", "beta2", "beta3"):
-            _check_number(self, name, lambda x: 0.0 <= x < 1.0, "in [0, 1)")
-        _check_number(self, "rms_decay", lambda x: 0.0 <= x <= 1.0, "in [0, 1]")
-        _check_number(self, "eps", lambda x: x >= 0.0, ">= 0")
-        _check_number(self, "delta", lambda x: x > 0.0, "> 0")
-        _check_number(self, "noise_variance", lambda x: x >= 0.0, ">= 0")
-        for name in ("anneal_gamma", "cd_periods", "rd_periods"):
-            _check_number(self, name, lambda x: True, "")
-
-
-def _check_number(config: RuleConfig, name: str, in_range: Callable[[float], bool], expected: str) -> None:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"RuleConfig.{name} must be a number, got {type(value).__name__}")
-    if not (math.isfinite(value) and in_range(value)):
-        condition = f"finite and {expected}" if expected else "finite"
-        raise ValueError(f"RuleConfig.{name} = {value} is invalid: it must be {condition}")
-
-
-@dataclass(frozen=True)
-class Protections:
-    """The constants of the protected math for one update, fitted to the parameters' dtype.
-
-    ``delta``: δ of division, log and power; ``eps``: Adam's and RMSProp's ε; ``exp_max``: the
-    clamp of exp (and of power's exponent); ``eager_scales``: whether lazy scale factors are
-    applied before values are combined (in float16, whose range leaves no room for them).
-
-    Float32, float64 and bfloat16 get the configured δ and ε and a clamp of 80; float16 gets δ
-    and ε of at least 6.1e-5 and a clamp of about 10.09 (see
-    :func:`~optsearch.dsl.primitives.safe_delta` and :func:`~optsearch.dsl.primitives.exp_limit`).
-    """
-
-    delta: float
-    eps: float
-    exp_max: float
-    eager_scales: bool = False
-
-
-@lru_cache(maxsize=64)
-def protections(dtypes: frozenset, delta: float, eps: float) -> Protections:
-    """The protections for parameters of ``dtypes``: those of the narrowest when they are mixed."""
-    dtypes = dtypes or frozenset({torch.get_default_dtype()})  # no parameters: nothing to fit
-    return Protections(
-        delta=max(safe_delta(delta, d) for d in dtypes),
-        eps=max(safe_delta(eps, d) for d in dtypes),
-        exp_max=min(exp_limit(d) for d in dtypes),
-        eager_scales=any(exp_limit(d) < EXP_MAX for d in dtypes),  # too narrow for e^80: float16
-    )
-
-
-@dataclass
-class StepContext:
-    """Everything one update reads. Lists run parallel over the parameters being updated."""
-
-    params: list[Tensor]
-    grads: list[Tensor]
-    buffers: dict[str, list[Tensor]]
-    step: int
-    total_steps: Optional[int]
-    generator: Optional[torch.Generator]
-    config: RuleConfig
-    protections: Protections
-
-    @property
-    def t(self) -> int:
-        return self.step - 1
-
-    def bias_correction(self, beta: float) -> float:
-        return 1.0 - beta**self.step
-
-
-# ------------------------------------------------------------------------------------------------
-# Values
-# ------------------------------------------------------------------------------------------------
-class TList:
-    """``scale * tensors``; ``fresh`` when the tensors belong to this value and may be overwritten."""
-
-    __slots__ = ("tensors", "scale", "fresh")
-
-    def __init__(self, tensors: list[Tensor], scale: float = 1.0, fresh: bool = True):
-        self.tensors = tensors
-        self.scale = scale
-        self.fresh = fresh
-
-
-class Ratio:
-    """``scale * num / den`` with ``den > 0`` and owned (Adam's and RMSProp's directions)."""
-
-    __slots__ = ("num", "den", "scale")
-
-    def __init__(self, num: list[Tensor], den: list[Tensor], scale: float = 1.0):
-        self.num = num
-        self.den = den
-        self.scale = scale
-
-
-Value = Union[float, TList, Ratio]
-Node = Callable[[StepContext], Value]
-
-
-def _owned(value: Value, ctx: StepContext) -> list[Tensor]:
-    """The actual numbers of ``value`` in tensors this caller may overwrite."""
-    if isinstance(value, float):
-        return [torch.full_like(p, value) for p in ctx.params]
-    if isinstance(value, Ratio):
-        out = torch._foreach_div(value.num, value.den)
-        if value.scale != 1.0:
-            torch._foreach_mul_(out, value.scale)
-        return out
-    if value.fresh:
-        if value.scale != 1.0:
-            torch._foreach_mul_(value.tensors, value.scale)
-        return value.tensors
-    return torch._foreach_mul(value.tensors, value.scale)
-
-
-def _as_tlist(value: Value, ctx: StepContext) -> TList:
-    """A tensor value with a lazy scale (Ratios and scalars are materialised).
-
-    In a narrow dtype (float16) the scale is applied too: an unscaled intermediate, such as the
-    draws of ``noise`` before their factor 0.1, could overflow where the value itself does not.
-    """
-    if isinstance(value, TList) and (value.scale == 1.0 or not ctx.protections.eager_scales):
-        return value
-    return TList(_owned(value, ctx))
-
-
-def _view(value: Value, ctx: StepContext) -> list[Tensor]:
-    """The actual numbers of ``value``, read-only."""
-    if isinstance(value, TList) and value.scale == 1.0:
-        return value.tensors
-    return _owned(value, ctx)
-
-
-def _scalar_tensor(x: float) -> Tensor:
-    return torch.tensor(x, dtype=torch.float64)
-
-
-# ------------------------------------------------------------------------------------------------
-# Static ranges (to skip protections that cannot trigger)
-# ------------------------------------------------------------------------------------------------
-Bounds = Optional[tuple[float, float]]
-
-
-def value_bounds(expr: Expr) -> Bounds:
-    """An interval the rule's value never leaves, or ``None`` if unknown."""
-    if isinstance(expr, Operand):
-        return OPERAND_BY_NAME[expr.name].bounds
-    if isinstance(expr, Unary):
-        inner = value_bounds(expr.arg)
-        if expr.fn == "sign":
-            return (-1.0, 1.0)
-        if expr.fn.startswith("clip"):
-            c = UNARY_BY_NAME[expr.fn].param
-            return (-c, c)  # type: ignore[operator]
-        if inner is None:
-            return None
-        if expr.fn == "neg":
-            return (-inner[1], -inner[0])
-        if expr.fn == "exp":
-            return (math.exp(min(inner[0], EXP_MAX)), math.exp(min(inner[1], EXP_MAX)))
-        return None
-    if expr.fn == "keep":
-        return value_bounds(expr.left)
-    left, right = value_bounds(expr.left), value_bounds(expr.right)
-    if left is None or right is None:
-        return None
-    if expr.fn == "add":
-        return (left[0] + right[0], left[1] + right[1])
-    if expr.fn == "sub":
-        return (left[0] - right[1], left[1] - right[0])
-    if expr.fn == "mul":
-        corners = [a * b for a in left for b in right]
-        return (min(corners), max(corners))
-    return None
+from .rule_config import RuleConfig, protections
+from .values import Node, Ratio, StepContext, TList, Value, as_tlist, owned, scalar_tensor, view
 
 
 # ------------------------------------------------------------------------------------------------
@@ -350,7 +140,7 @@ def _unary(fn: str, arg: Node, arg_bounds: Bounds, config: RuleConfig) -> Node:
         p = spec.param
 
         def drop(ctx: StepContext) -> Value:
-            value = _as_tlist(arg(ctx), ctx)
+            value = as_tlist(arg(ctx), ctx)
             masks = [dropout_mask(x, p, ctx.generator) for x in value.tensors]  # type: ignore[arg-type]
             if value.fresh:
                 torch._foreach_mul_(value.tensors, masks)
@@ -381,7 +171,7 @@ def _unary(fn: str, arg: Node, arg_bounds: Bounds, config: RuleConfig) -> Node:
             value = arg(ctx)
             if isinstance(value, float):
                 return math.sqrt(abs(value))
-            value = _as_tlist(value, ctx)
+            value = as_tlist(value, ctx)
             out = value.tensors if value.fresh else torch._foreach_abs(value.tensors)
             if value.fresh:
                 torch._foreach_abs_(out)
@@ -400,9 +190,9 @@ def _unary(fn: str, arg: Node, arg_bounds: Bounds, config: RuleConfig) -> Node:
             if fn == "log":
                 return math.log(abs(value) + limits.delta)
             if fn == "exp":
-                return float(protected_exp(_scalar_tensor(value), limit=limits.exp_max))
-            return float(spec.fn(_scalar_tensor(value)))
-        out = _owned(value, ctx)
+                return float(protected_exp(scalar_tensor(value), limit=limits.exp_max))
+            return float(spec.fn(scalar_tensor(value)))
+        out = owned(value, ctx)
         if fn == "exp":
             if upper > limits.exp_max:  # skipped where the static range proves it cannot trigger
                 torch._foreach_clamp_max_(out, limits.exp_max)
@@ -427,14 +217,14 @@ def _add(a: Value, b: Value, ctx: StepContext, sign: float) -> Value:
     if isinstance(a, float) and isinstance(b, float):
         return a + sign * b
     if isinstance(b, float):
-        out = _owned(a, ctx)
+        out = owned(a, ctx)
         torch._foreach_add_(out, sign * b)
         return TList(out)
     if isinstance(a, float):  # a + sign·b = sign·(b + sign·a)
-        out = _owned(b, ctx)
+        out = owned(b, ctx)
         torch._foreach_add_(out, sign * a)
         return TList(out, sign)
-    a, b = _as_tlist(a, ctx), _as_tlist(b, ctx)
+    a, b = as_tlist(a, ctx), as_tlist(b, ctx)
     if a.fresh and a.scale != 0.0:
         torch._foreach_add_(a.tensors, b.tensors, alpha=sign * b.scale / a.scale)
         return a
@@ -443,7 +233,7 @@ def _add(a: Value, b: Value, ctx: StepContext, sign: float) -> Value:
         return TList(b.tensors, sign * b.scale)
     if a.scale != 0.0:
         return TList(torch._foreach_add(a.tensors, b.tensors, alpha=sign * b.scale / a.scale), a.scale)
-    return TList(_owned(b, ctx), sign)
+    return TList(owned(b, ctx), sign)
 
 
 def _multiply(a: Value, b: Value, ctx: StepContext) -> Value:
@@ -454,7 +244,7 @@ def _multiply(a: Value, b: Value, ctx: StepContext) -> Value:
         if isinstance(other, Ratio):
             return Ratio(other.num, other.den, other.scale * scalar)  # type: ignore[operator]
         return TList(other.tensors, other.scale * scalar, other.fresh)  # type: ignore[union-attr,operator]
-    a, b = _as_tlist(a, ctx), _as_tlist(b, ctx)
+    a, b = as_tlist(a, ctx), as_tlist(b, ctx)
     if a.fresh:
         torch._foreach_mul_(a.tensors, b.tensors)
         return TList(a.tensors, a.scale * b.scale)
@@ -475,11 +265,11 @@ def _divide(a: Value, b: Value, ctx: StepContext) -> Value:
         if isinstance(a, float):
             return a / denominator
         return _multiply(a, 1.0 / denominator, ctx)
-    den = [torch.where(y < 0, y - delta, y + delta) for y in _view(b, ctx)]
+    den = [torch.where(y < 0, y - delta, y + delta) for y in view(b, ctx)]
     if isinstance(a, float):
         torch._foreach_reciprocal_(den)
         return TList(den, a)
-    a = _as_tlist(a, ctx)
+    a = as_tlist(a, ctx)
     if a.fresh:
         torch._foreach_div_(a.tensors, den)
         return a
@@ -490,9 +280,9 @@ def _power(a: Value, b: Value, ctx: StepContext) -> Value:
     delta = ctx.config.delta
     if isinstance(a, float) and isinstance(b, float):  # in float64, but within the parameters' limits
         limits = ctx.protections
-        return float(protected_power(_scalar_tensor(a), _scalar_tensor(b), limits.delta, limit=limits.exp_max))
-    bases = [_scalar_tensor(a)] * len(ctx.params) if isinstance(a, float) else _view(a, ctx)
-    exponents = [_scalar_tensor(b)] * len(ctx.params) if isinstance(b, float) else _view(b, ctx)
+        return float(protected_power(scalar_tensor(a), scalar_tensor(b), limits.delta, limit=limits.exp_max))
+    bases = [scalar_tensor(a)] * len(ctx.params) if isinstance(a, float) else view(a, ctx)
+    exponents = [scalar_tensor(b)] * len(ctx.params) if isinstance(b, float) else view(b, ctx)
     out = [
         protected_power(x, y, delta).to(dtype=p.dtype, device=p.device)
         for x, y, p in zip(bases, exponents, ctx.params)
@@ -627,7 +417,7 @@ class UpdateRule:
     ) -> list[Tensor]:
         """Advance the buffers and return the rule's value per parameter (without applying it)."""
         value, ctx = self._advance(params, grads, buffers, step, total_steps, generator)
-        return _owned(value, ctx)
+        return owned(value, ctx)
 
 
 def compile_rule(expr: Expr, config: RuleConfig = RuleConfig()) -> UpdateRule:

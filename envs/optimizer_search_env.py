@@ -18,13 +18,15 @@ Built with ``gymnasium.make("optsearch/OptimizerSearch-v0", task=..., groups=...
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional, Union
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from optsearch.dsl import from_tokens
+from optsearch.evaluation.interfaces import RewardSource
+from optsearch.evaluation.store import Store
 
 from .dynamics import RuleSpace
 
@@ -45,12 +47,12 @@ class OptimizerSearchEnv(gym.Env):
         self,
         task: Optional[str] = None,
         groups: int = 3,
-        evaluator: Any = None,
+        evaluator: Optional[RewardSource] = None,
         eval_seed: int = 0,
         searcher: str = "env",
         run_id: str = "",
         render_mode: Optional[str] = None,
-        store: Any = None,
+        store: Union[Store, str, None] = None,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")

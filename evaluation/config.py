@@ -26,6 +26,8 @@ class EvalConfig:
       below ``hurdle_threshold`` (the task's calibrated value when ``None``) stops with status
       ``hurdle`` and keeps that partial accuracy as its reward. The threshold is fixed per task
       and never depends on earlier proposals, so a reward is a function of (rule, seed) alone.
+    - ``divergence_factor``: a loss above this multiple of the initial loss ends a rate as
+      ``diverged`` (the task's default when ``None``: 100 on data tasks, 10 on functions).
     - ``halving``: successive halving over the learning rates, as ``((fraction, keep), ...)``:
       after ``fraction`` of the steps only the ``keep`` best learning rates (by validation
       accuracy) train on. ``()`` trains every rate to the end.
@@ -43,7 +45,7 @@ class EvalConfig:
     hurdle: bool = True
     hurdle_fraction: float = 0.1
     hurdle_threshold: Optional[float] = None
-    divergence_factor: float = 10.0
+    divergence_factor: Optional[float] = None
     time_limit_s: Optional[float] = None
     rule_config: RuleConfig = field(default_factory=RuleConfig)
 
@@ -59,6 +61,9 @@ class EvalConfig:
                 self.hurdle_threshold if self.hurdle_threshold is not None else defaults.hurdle_threshold
             ),
             time_limit_s=self.time_limit_s if self.time_limit_s is not None else defaults.time_limit_s,
+            divergence_factor=(
+                self.divergence_factor if self.divergence_factor is not None else defaults.divergence_factor
+            ),
         )
 
     def config_hash(self) -> str:

@@ -26,7 +26,7 @@ from typing import Optional, Sequence, Union
 from optsearch.dsl import Expr, canonical, fingerprint
 
 from .config import FLOOR_REWARD, EvalConfig
-from .executor import Executor, make_executor
+from .executor import DEFAULT_BACKEND, Executor, make_executor
 from .jobs import TrainJob, run_train_job
 from .records import ERROR, SCREENED, TIMEOUT, EvalResult, Outcome, Proposal
 from .screen import SCREEN_COST, screen_rule
@@ -47,7 +47,7 @@ class Evaluator:
         config: EvalConfig = EvalConfig(),
         *,
         store: Union[Store, str, Path, None] = None,
-        backend: Union[str, Executor] = "serial",
+        backend: Union[str, Executor] = DEFAULT_BACKEND,
         workers: Optional[int] = None,
         address: Optional[str] = None,
         data_dir: Optional[str] = None,
@@ -66,7 +66,7 @@ class Evaluator:
                 workers,
                 address=address,
                 job_timeout_s=self.config.time_limit_s * 2 + 60,
-                preload=("optsearch.evaluation.trainer",),
+                preload=("optsearch.evaluation.training",),
             )
             if isinstance(backend, str)
             else backend

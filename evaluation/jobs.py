@@ -53,7 +53,7 @@ def aggregate(per_lr: tuple[LRResult, ...], floor: float) -> tuple[Status, float
 
 def run_train_job(job: TrainJob) -> Outcome:
     """Train the rule at every learning rate of the grid, with the early hurdle if enabled."""
-    from .trainer import train_rule
+    from .training import train_rule
 
     start = time.perf_counter()
     config = job.config

@@ -39,7 +39,7 @@ def _screen_task():
 
 def screen_rule(expr: Expr, *, seed: int = 0, rule_config: RuleConfig = RuleConfig()) -> ScreenVerdict:
     """Run the screen on ``expr``; never raises for a pathological rule (it just fails)."""
-    from .trainer import RuleFailure, train_rule
+    from .training import RuleFailure, train_rule
 
     try:
         per_lr = train_rule(

@@ -90,7 +90,7 @@ def run_comparison(
     """Run the comparison and write its report into ``out_dir``."""
     from optsearch.evaluation.reports.comparison import write_report
     from optsearch.evaluation.reports.leaderboard import leaderboard
-    from optsearch.evaluation.rosenbrock_plot import plot_rosenbrock
+    from optsearch.evaluation.reports.rosenbrock import plot_rosenbrock
 
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import torch
 
 from optsearch.dsl import Expr, parse, resolve_rule, to_tokens
 from optsearch.evaluation.lease import run_lease
+from optsearch.evaluation.interfaces import RewardSource
 from optsearch.evaluation.records import EvalResult
 from optsearch.evaluation.store import Store
 
@@ -69,7 +70,7 @@ def stored_proposals(store: Store, run_id: str, budget: int) -> dict[int, EvalRe
 
 def run_search(
     searcher: Searcher,
-    evaluator,
+    evaluator: RewardSource,
     *,
     budget: int,
     run_id: Optional[str] = None,

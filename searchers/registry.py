@@ -14,6 +14,8 @@ from typing import Any, Callable, Optional, Union
 
 from optsearch.registry_entries import SEARCHERS
 
+from optsearch.evaluation.interfaces import RewardSource
+
 from .driver import SearchOutcome, run_search
 
 
@@ -82,7 +84,7 @@ def _register_builtins() -> None:
 
 def run_named_search(
     name: str,
-    evaluator,
+    evaluator: RewardSource,
     *,
     budget: int,
     seed: int = 0,

@@ -17,9 +17,8 @@ search rewards. Per searcher:
 from __future__ import annotations
 
 import itertools
-import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -96,8 +95,8 @@ def verdict_lines(data: ComparisonData, seed: int = 0) -> list[str]:
     )
     lines.append("")
     for a, b, d in separated:
-        winner, loser = (a, b) if d.mean > 0 else (b, a)
-        lines.append(f"- **{winner} beats {loser}**: by {abs(d.mean):.3f} {interval(d.low, d.high)}.")
+        winner, loser, low, high = (a, b, d.low, d.high) if d.mean > 0 else (b, a, -d.high, -d.low)
+        lines.append(f"- **{winner} beats {loser}**: by {abs(d.mean):.3f} {interval(low, high)}.")
     if not separated:
         lines.append("- No pair of searchers is separated at this budget.")
     for a, b, d, need in unresolved:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import importlib.util
 import io
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import torch
 
+from optsearch.evaluation.interfaces import RewardSource
 from optsearch.evaluation.lease import run_lease
 
 from ..driver import SearchOutcome, default_run_id, stored_proposals
@@ -41,7 +42,7 @@ def _load_policy(model, blob: bytes) -> None:
 
 def run_sb3(
     name: str,
-    evaluator,
+    evaluator: RewardSource,
     *,
     budget: int,
     seed: int = 0,

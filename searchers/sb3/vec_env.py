@@ -22,6 +22,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from optsearch.dsl import from_tokens
+from optsearch.evaluation.interfaces import RewardSource
 
 from optsearch.envs.dynamics import RuleSpace
 
@@ -31,7 +32,7 @@ class BatchedRuleVecEnv(VecEnv):
 
     def __init__(
         self,
-        evaluator: Any,
+        evaluator: RewardSource,
         *,
         n_envs: int = 4,
         groups: int = 3,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from optsearch.dsl import DSLOptimizer
-from optsearch.evaluation.rosenbrock_plot import best_trajectory, plot_rosenbrock, rosenbrock_trajectories
+from optsearch.evaluation.reports.rosenbrock import best_trajectory, plot_rosenbrock, rosenbrock_trajectories
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 import torch
 
-from optsearch.evaluation import cifar10 as cifar
 from optsearch.evaluation import tasks as tasks_module
-from optsearch.evaluation.cifar10 import DatasetNotFoundError
 from optsearch.evaluation.tasks import DEFAULT_TASK, TASKS, Task, get_task, progress_score
+from optsearch.evaluation.tasks import cifar10 as cifar
+from optsearch.evaluation.tasks import data as data_module
+from optsearch.evaluation.tasks.cifar10 import DatasetNotFoundError
 
 
 def _row_set(x: torch.Tensor) -> set[bytes]:
@@ -61,10 +62,10 @@ def test_digits_shapes_and_fixed_disjoint_split():
     task = get_task("digits")
     assert task.kind == "image"
     _check_data_task(task, (1, 8, 8), (1197, 300, 300))
-    train, val, test = tasks_module._split_indices(1797, 300, 300)
+    train, val, test = data_module._split_indices(1797, 300, 300)
     assert len(set(train) | set(val) | set(test)) == 1797  # a partition of the data set
     # fixed: independent of the global generators and of the cache
-    tasks_module._digits.cache_clear()
+    data_module.load_digits.cache_clear()
     torch.manual_seed(123)
     np.random.seed(123)
     again = get_task("digits")
@@ -75,8 +76,8 @@ def test_digits_shapes_and_fixed_disjoint_split():
 
 
 def test_mnist1d_shapes_split_and_global_rng_untouched():
-    tasks_module._mnist1d.cache_clear()
-    tasks_module._mnist1d_arrays.cache_clear()  # really generate the data set here
+    data_module.load_mnist1d.cache_clear()
+    data_module._mnist1d_arrays.cache_clear()  # really generate the data set here
     state_np, state_py = np.random.get_state(), random.getstate()
     task = get_task("mnist1d")
     assert task.kind == "sequence"
@@ -312,7 +313,7 @@ def test_a_truncated_download_is_an_error_and_leaves_nothing(tmp_path, archive_s
 def _start_download(root: Path, url: str, digest: str) -> subprocess.Popen:
     """A separate process downloading ``url`` into ``root``, once its partial file exists."""
     code = (
-        "import sys; from optsearch.evaluation.cifar10 import download_cifar10; "
+        "import sys; from optsearch.evaluation.tasks.cifar10 import download_cifar10; "
         "download_cifar10(sys.argv[1], url=sys.argv[2], md5=sys.argv[3], timeout_s=60)"
     )
     process = subprocess.Popen([sys.executable, "-c", code, str(root), url, digest], stderr=subprocess.PIPE, text=True)

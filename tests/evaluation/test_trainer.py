@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from optsearch.dsl import DSLOptimizer, Operand, compile_rule, parse
-from optsearch.evaluation import trainer as trainer_module
-from optsearch.evaluation.child import ChildSpec, StackedChild, make_child
+from optsearch.evaluation.training import stacked as stacked_module
+from optsearch.evaluation.training.child import ChildSpec, StackedChild, make_child
 from optsearch.evaluation.records import DIVERGED, HURDLE, NAN, OK, STATUSES, TIMEOUT, LRResult
 from optsearch.evaluation.tasks import get_task
-from optsearch.evaluation.trainer import RuleFailure, train_rule
+from optsearch.evaluation.training import RuleFailure, train_rule
 
 SPECS = [
     pytest.param(ChildSpec(1, (8, 8), 10), id="digits-2d"),
@@ -129,7 +129,7 @@ def test_stacked_update_equals_dsl_optimizer_per_learning_rate():
         grads = torch.autograd.grad(losses.sum(), params)
         with torch.no_grad():
             directions = rule.directions(params, list(grads), buffers, step=step)
-            trainer_module._apply(params, directions, views)
+            stacked_module._apply(params, directions, views)
         for child, opt in zip(children, optimizers):
             opt.zero_grad()
             F.cross_entropy(child(x), y).backward()
@@ -231,7 +231,7 @@ def test_time_limit_gives_timeout(digits):
 
 
 def test_hurdle_stops_early_and_keeps_partial_accuracy(digits):
-    stopped = train_rule("adam", digits, lrs=LRS, steps=60, batch_size=32, seed=0, hurdle=(6, 1.01))
+    stopped = train_rule("adam", digits, lrs=LRS, steps=60, batch_size=32, seed=0, hurdle=(6, 1.01), divergence_factor=10.0)
     assert [r.status for r in stopped[:2]] == [HURDLE, HURDLE] and all(r.steps == 6 for r in stopped[:2])
     assert stopped[2].status == DIVERGED  # adam at lr 0.1 blows up at once: it stays a divergence
     assert 0.3 < _reward(stopped) < 0.97  # partial accuracy kept (60 steps reach > 0.97)
@@ -246,7 +246,7 @@ def test_rule_exception_raises_rule_failure(digits, monkeypatch):
     def broken(self, *args, **kwargs):
         raise ZeroDivisionError("inside the rule")
 
-    monkeypatch.setattr(trainer_module.UpdateRule, "directions", broken)
+    monkeypatch.setattr(stacked_module.UpdateRule, "directions", broken)
     with pytest.raises(RuleFailure, match="inside the rule") as info:
         train_rule("adam", digits, lrs=LRS, steps=2, batch_size=8)
     assert info.value.step == 1
@@ -299,14 +299,14 @@ def test_successive_halving_keeps_the_best_rates_and_they_train_exactly_as_alone
     steps = task.defaults.steps
     rung = steps // 4
     halved = train_rule("adam", task, lrs=HALF_DECADES, seed=3, halving=((rung, 3),))
-    full = train_rule("adam", task, lrs=HALF_DECADES, seed=3)
+    full = train_rule("adam", task, lrs=HALF_DECADES, seed=3, halving=())
     pruned = [r for r in halved if r.status == "pruned"]
     kept = [r for r in halved if r.status == OK]
     failed_early = [r for r in halved if r.status in (NAN, DIVERGED)]  # too large for adam
     assert len(kept) == 3 and len(pruned) + len(failed_early) == 6 and pruned
     assert all(r.steps == rung for r in pruned) and all(r.steps < rung for r in failed_early)
     # The kept rates were the best at the rung, and from there they trained as if alone.
-    early = {r.lr: r.val_acc for r in train_rule("adam", task, lrs=HALF_DECADES, seed=3, steps=rung)}
+    early = {r.lr: r.val_acc for r in train_rule("adam", task, lrs=HALF_DECADES, seed=3, steps=rung, halving=())}
     assert min(early[r.lr] for r in kept) >= max(early[r.lr] for r in pruned)
     assert all(r.val_acc == pytest.approx(early[r.lr], abs=1e-6) for r in pruned)
     by_lr = {r.lr: r for r in full}

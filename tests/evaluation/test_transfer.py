@@ -15,23 +15,23 @@ import torch
 from optsearch.dsl.canonical import canonical
 from optsearch.dsl.optimizer import resolve_rule
 from optsearch.dsl.printer import to_text
-from optsearch.evaluation import cifar10 as cifar
-from optsearch.evaluation.cifar10 import DatasetNotFoundError
-from optsearch.evaluation.models import WideResNet, build_model, count_parameters
 from optsearch.evaluation.records import EvalResult
-from optsearch.evaluation.store import ResultStore, StoreError
-from optsearch.evaluation.tasks import DataSplit, Task, get_task
-from optsearch.evaluation.transfer import (
+from optsearch.evaluation.reports.transfer import (
     CSV_COLUMNS,
     Budget,
     TransferConfig,
-    _entries,
     augment_images,
     resolve_device,
     rules_from_store,
     train_run,
     transfer,
 )
+from optsearch.evaluation.reports.transfer_rules import entries as _entries
+from optsearch.evaluation.store import ResultStore, StoreError
+from optsearch.evaluation.tasks import DataSplit, Task, get_task
+from optsearch.evaluation.tasks import cifar10 as cifar
+from optsearch.evaluation.tasks.cifar10 import DatasetNotFoundError
+from optsearch.evaluation.training.models import WideResNet, build_model, count_parameters
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BASELINES = ("adam", "momentum", "sgd")
@@ -149,7 +149,7 @@ def test_a_rule_that_diverges_at_every_lr_ranks_last_without_crashing(tmp_path):
 def test_nan_ends_a_run_with_status_nan():
     task = get_task("digits")
     with torch.random.fork_rng(devices=[]):
-        record = train_run("sgd", task, lr=math.inf, seed=1, budget=Budget(10, 16, 5))
+        record = train_run("sgd", task, lr=1e38, seed=1, budget=Budget(10, 16, 5))
     assert record.status == "nan" and record.steps < 10
     assert record.val_acc == 0.0 and record.test_acc == 0.0 and record.curve_val == (0.0, 0.0)
     assert record.steps == 1 and math.isnan(record.final_loss) and math.isnan(record.curve_loss[-1])

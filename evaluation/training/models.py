@@ -7,7 +7,7 @@ alone (torch's global generator is neither read nor advanced):
 ==================  ==========================================================================
 name                network
 ==================  ==========================================================================
-``paper``           the search's child (:class:`~optsearch.evaluation.child.Child`): two 3×3
+``paper``           the search's child (:class:`~optsearch.evaluation.training.child.Child`): two 3×3
                     convolutions with 32 filters, batch norm, ReLU, linear classifier — exactly
                     the network the rules were searched on (one copy, not the stacked trainer's).
 ``resnet``          a pre-activation Wide ResNet, WRN-16-2 (see below): 0.69 M parameters and
@@ -41,9 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .child import make_child
-from .tasks import Task, get_task
-from .trainer import child_spec
+from ..tasks import Task, get_task
+from .child import child_spec, make_child
 
 __all__ = ["MODELS", "PreActBlock", "WideResNet", "build_model", "check_wide_resnet", "count_parameters", "parse_model_name"]
 

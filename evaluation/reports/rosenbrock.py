@@ -1,17 +1,16 @@
 """The paper's Rosenbrock figure: trajectories of update rules on the 2-D Rosenbrock function.
 
 :func:`plot_rosenbrock` draws the contours of ``f(x, y) = (1 − x)² + 100 (y − x²)²`` and, for each
-rule, the path of :class:`~optsearch.dsl.DSLOptimizer` from ``(-1.5, 2.0)`` with exact
-(deterministic) gradients, at the rule's best learning rate of a small log grid — best meaning
-the lowest final ``f`` (a run that produced NaN/inf or left the region ``|x|, |y| <= 1e4`` counts
-as worst). SGD and Adam are always drawn for comparison.
+rule, its path from ``(-1.5, 2.0)`` with exact (deterministic) gradients, at the rule's best
+learning rate of a small log grid — best meaning the lowest final ``f`` (a run that produced
+NaN/inf or left the region ``|x|, |y| <= 1e4`` counts as worst). SGD and Adam are always drawn
+for comparison.
 
-All learning rates of a rule run at once: the rules of the language are element-wise, so the
-rows of one ``[K, 2]`` parameter are K independent copies of the 2-element problem. The optimizer
-runs at ``lr = 1`` and each row's step is rescaled by its own learning rate
-(``w_k ← w_k − lr_k · d_k``), so a grid costs one compiled step per iteration; a row that blows
-up is frozen (its gradient and running averages zeroed). :func:`rosenbrock_trajectories` is that
-computation; the tests check it against a plain single-parameter ``DSLOptimizer`` run.
+:func:`rosenbrock_trajectories` runs all learning rates of a rule at once through the reward's own
+stacked loop (:func:`~optsearch.evaluation.training.stacked.descend`, in float64): the rows of
+one ``[K, 2]`` parameter are K independent copies of the 2-element problem, ``w_k ← w_k − lr_k ·
+d_k`` with ``d_k`` the step ``DSLOptimizer`` takes at ``lr = 1``, and a row that leaves the
+region stops there. The tests check it against a plain single-parameter ``DSLOptimizer`` run.
 """
 
 from __future__ import annotations
@@ -24,6 +23,10 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
+
+from optsearch.dsl.compiler import UpdateRule
+
+from ..records import OK
 
 __all__ = [
     "DEFAULT_LRS",
@@ -55,13 +58,40 @@ class Trajectory:
 
     @property
     def diverged(self) -> bool:
+        """True when the run blew up at this learning rate (and so at every one, for the best)."""
         return not math.isfinite(self.final_value)
 
 
 def _function():
-    from .tasks import get_task
+    from ..tasks import get_task
 
     return get_task("rosenbrock").function
+
+
+class _OptimizerStep(UpdateRule):
+    """The rule's step as :class:`~optsearch.dsl.DSLOptimizer` takes it (at ``lr = 1``), as a direction.
+
+    The figure draws DSLOptimizer's own path: its in-place update (``addcdiv`` for ratios, ...)
+    rounds differently from the rule's value, and on chaotic paths (rmsprop at large rates) that
+    rounding decides where a run ends. ``noise``/``drop`` draw from ``seed`` as DSLOptimizer's do.
+    """
+
+    def __init__(self, rule: str, seed: int):
+        from optsearch.dsl.optimizer import resolve_rule
+
+        super().__init__(resolve_rule(rule))
+        self._generator = torch.Generator().manual_seed(int(seed))
+
+    def directions(self, params, grads, buffers, *, step, total_steps=None, generator=None):  # type: ignore[override]
+        """``w − (w after one optimizer step at lr 1)`` for every parameter."""
+        moved = [p.clone() for p in params]
+        self.apply(moved, grads, buffers, step=step, lr=1.0, total_steps=total_steps, generator=self._generator)
+        return [p - m for p, m in zip(params, moved)]
+
+
+def _left_region(points: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(nan, outside)``: the figure's stopping rule — a coordinate non-finite or beyond :data:`BLOWUP`."""
+    return ~torch.isfinite(points).all(dim=1), ~(points.abs() <= BLOWUP).all(dim=1)
 
 
 def rosenbrock_trajectories(
@@ -75,58 +105,27 @@ def rosenbrock_trajectories(
     """Run ``rule`` from ``start`` at every learning rate: ``(paths [K, steps + 1, 2], final f [K])``.
 
     Exact gradients, float64, ``total_steps = steps`` for the decay schedules, ``seed`` for the
-    rule's own randomness (``drop``/``noise``). A row that becomes non-finite or leaves
-    ``|x|, |y| <= 1e4`` stops: its path keeps the last finite point it reached (so it can be drawn
-    heading off the plot) and then NaN, and its final value is ``inf``.
+    rule's own randomness (``drop``/``noise``, as ``DSLOptimizer(seed=seed)``). A row that becomes
+    non-finite or leaves ``|x|, |y| <= 1e4`` stops: its path keeps the last point it reached (so
+    it can be drawn heading off the plot) and then NaN, and its final value is ``inf``.
     """
-    from optsearch.dsl import DSLOptimizer
+    from ..training.stacked import descend
 
-    fn = _function()
     k = len(lrs)
     if k == 0 or steps < 0:
         raise ValueError("give at least one learning rate and steps >= 0")
-    lr_col = torch.tensor([float(lr) for lr in lrs], dtype=torch.float64)[:, None]
-    w = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64).repeat(k, 1))
-    opt = DSLOptimizer([w], rule, lr=1.0, total_steps=max(steps, 1), seed=seed)
-    paths = torch.empty((k, steps + 1, 2), dtype=torch.float64)
-    paths[:, 0] = w.detach()
-    alive = torch.ones(k, dtype=torch.bool)
-    alive_col = alive[:, None]
-    stopped = [steps + 1] * k  # per row: the path index of its last recorded point
-    any_dead = False
-    taken = 0
+    x0 = torch.tensor(start, dtype=torch.float64)
+    paths = torch.full((k, steps + 1, 2), math.nan, dtype=torch.float64)
+    paths[:, 0] = x0
+
+    def observe(step: int, alive: list[int], params: list[torch.Tensor]) -> None:
+        paths[alive, step] = params[0]  # a row about to stop still shows where it was heading
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for t in range(steps):
-            old = w.detach().clone()
-            grad = fn.gradient(old)
-            if any_dead:
-                grad.masked_fill_(~alive_col, 0.0)
-            w.grad = grad
-            opt.step()
-            with torch.no_grad():
-                new = old - lr_col * (old - w)
-                paths[:, t + 1] = new  # a blown-up row still shows where it was heading
-                taken = t + 1
-                bad = alive & ~(new.abs() <= BLOWUP).all(dim=1)  # NaN fails the comparison
-                if bool(bad.any()):
-                    for row in torch.nonzero(bad).flatten().tolist():
-                        stopped[row] = t + 1
-                    alive &= ~bad
-                    any_dead = True
-                    for buffer in opt.state[w].values():
-                        if torch.is_tensor(buffer) and buffer.shape == w.shape:
-                            buffer.masked_fill_(bad[:, None], 0.0)
-                if any_dead:
-                    new = torch.where(alive_col, new, old)
-                w.copy_(new)
-            if not bool(alive.any()):
-                break
-    paths[:, taken + 1 :] = math.nan
-    for row, last in enumerate(stopped):
-        paths[row, last + 1 :] = math.nan
-    final = fn.value(w.detach()).numpy().astype(float)
-    final = np.where(alive.numpy() & np.isfinite(final), final, math.inf)
+        step = _OptimizerStep(rule, seed)
+        results = descend(step, _function(), lrs, steps, seed=seed, start=x0, failures=_left_region, observe=observe)
+    final = np.array([r.final_loss if r.status == OK else math.inf for r in results], dtype=float)
     return paths.numpy(), final
 
 
@@ -170,7 +169,7 @@ def plot_rosenbrock(
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
-    from optsearch.dsl import resolve_rule
+    from optsearch.dsl.optimizer import resolve_rule
 
     path = Path(path)
     entries: list[tuple[str, str]] = []

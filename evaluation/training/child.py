@@ -35,11 +35,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from ..tasks import Task
 
 WIDTH = 32  # filters per convolution layer (the paper's child)
 BN_MOMENTUM = 0.1
@@ -65,6 +68,7 @@ class ChildSpec:
 
     @property
     def dims(self) -> int:
+        """1 for sequences, 2 for images."""
         return len(self.spatial)
 
     @property
@@ -76,6 +80,7 @@ class ChildSpec:
 
     @property
     def features(self) -> int:
+        """Inputs of the classifier: width × positions."""
         return self.width * math.prod(self.feature_spatial)
 
     def flops_per_example(self) -> int:
@@ -86,6 +91,18 @@ class ChildSpec:
         conv2 = 2 * positions * self.width * self.width * kernel
         head = 2 * self.features * self.num_classes
         return conv1 + conv2 + head
+
+
+def child_spec(task: "Task") -> ChildSpec:
+    """The child architecture for a data task (``ValueError`` for a function task)."""
+    if task.is_function:
+        raise ValueError(f"task {task.name!r} is a function task: it has no child network")
+    return ChildSpec(
+        in_channels=task.input_shape[0],
+        spatial=tuple(task.input_shape[1:]),
+        num_classes=task.num_classes,
+        pool=task.pool,
+    )
 
 
 # ------------------------------------------------------------------------------------------------

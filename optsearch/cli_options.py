@@ -1,0 +1,183 @@
+"""The command line's option types and checks: every way an option can be wrong, found before any work.
+
+- :class:`UsageError`: bad input, reported as one line ``optsearch: error: ...``, exit status 2.
+- argparse types (:func:`int_in`, :func:`finite_float` and the ready-made ``positive_int``,
+  ``seed``, ``groups``, ``seed_runs``, ``positive_float``, ``nonnegative_float``): a bad value
+  names the option and the accepted range.
+- checks of values that need more than one option or the library: :func:`check_backend`,
+  :func:`output_folder`, :func:`eval_config`, :func:`check_searcher`, :func:`searcher_list`.
+- :func:`with_overrides`: a config's defaults merged with the options the user gave.
+- :func:`add_backend_options`: ``--backend``/``--workers`` (and ``--address``) for a command.
+
+Nothing here imports SB3, Ray, matplotlib, scikit-learn or SciPy: ``optsearch list`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from optsearch.evaluation.executor import BACKENDS
+
+MAX_INT = 2**63 - 1  # the largest integer SQLite and torch's generators hold (seeds, budgets, ...)
+MAX_GROUPS = 64  # 5-token groups per rule: far beyond any searched rule, short of a memory blow-up
+MAX_SEED_RUNS = 1000  # seeds per searcher or per transferred rule
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are :class:`UsageError` (one line), not an exit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+# ------------------------------------------------------------------------------------------------
+# argparse types
+# ------------------------------------------------------------------------------------------------
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+    high_text = "2**63 - 1" if high == MAX_INT else str(high)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high_text}, got {value}")
+        return value
+
+    return parse
+
+
+def finite_float(minimum: float, *, strict: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number above ``minimum`` (``strict``) or at least ``minimum``."""
+    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = int_in(1, MAX_INT)
+seed = int_in(0, MAX_INT)
+groups = int_in(1, MAX_GROUPS)
+seed_runs = int_in(1, MAX_SEED_RUNS)
+positive_float = finite_float(0.0, strict=True)
+nonnegative_float = finite_float(0.0, strict=False)
+
+
+def learning_rates(text: str) -> tuple[float, ...]:
+    """An argparse type: comma-separated positive, finite learning rates (``1e-3,3e-3,1e-2``)."""
+    rates = []
+    for word in text.split(","):
+        try:
+            rates.append(positive_float(word.strip()))
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentTypeError(f"each learning rate {error}") from None
+    if len(set(rates)) != len(rates):
+        raise argparse.ArgumentTypeError(f"learning rates must differ, got {text!r}")
+    return tuple(sorted(rates))
+
+
+LRS_HELP = "comma-separated learning-rate grid (default: the task's, half-decades 1e-4 … 1 with halving)"
+
+
+def add_backend_options(parser: argparse.ArgumentParser, default: str, *, address: bool = False) -> None:
+    """``--backend`` (``default`` when not given), ``--workers`` and, with ``address``, ``--address``."""
+    parser.add_argument("--backend", choices=BACKENDS, default=default, help=f"how children are trained (default: {default})")
+    parser.add_argument("--workers", type=positive_int, default=None)
+    if address:
+        parser.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
+
+
+# ------------------------------------------------------------------------------------------------
+# checks
+# ------------------------------------------------------------------------------------------------
+def check_backend(args: argparse.Namespace) -> None:
+    """Reject ``--address`` without ``--backend ray``, before anything connects anywhere."""
+    if args.address is not None and args.backend != "ray":
+        raise UsageError(f"--address {args.address} is only for --backend ray, not --backend {args.backend}")
+
+
+def output_folder(text: str, option: str) -> Path:
+    """The report folder ``text``, created now so that a bad path fails before any work."""
+    folder = Path(text)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{option} {text}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"{option} {text}: cannot create the folder ({error.strerror or error})") from None
+    return folder
+
+
+def existing_store(path: str) -> str:
+    """``path``, when a results store is there."""
+    if not Path(path).exists():
+        raise UsageError(f"no results store at {path}")
+    return path
+
+
+def eval_config(
+    task: Optional[str], steps: Optional[int], *, screen: bool, hurdle: bool, lrs: Optional[tuple[float, ...]] = None
+):
+    """The :class:`~optsearch.evaluation.config.EvalConfig` of ``task`` (the default task when None)."""
+    from optsearch.evaluation.config import EvalConfig
+    from optsearch.evaluation.tasks import DEFAULT_TASK, TASKS
+
+    task = task or DEFAULT_TASK
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    return EvalConfig(task=task, steps=steps, lrs=lrs, screen=screen, hurdle=hurdle)
+
+
+def _searchers() -> Any:
+    import optsearch.searchers  # noqa: F401  (registers the searchers)
+    from optsearch.registry_entries import SEARCHERS
+
+    return SEARCHERS
+
+
+def check_searcher(name: str) -> str:
+    """``name``, when it is a registered searcher."""
+    searchers = _searchers()
+    if name not in searchers:
+        raise UsageError(f"unknown searcher {name!r}; searchers are {', '.join(searchers)}")
+    return name
+
+
+def searcher_list(text: Optional[str], default: tuple[str, ...], option: str = "--searchers") -> tuple[str, ...]:
+    """The searchers named by a comma-separated ``text`` (``default`` when None), each once."""
+    if text is None:
+        return tuple(default)
+    searchers = _searchers()
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise UsageError(f"{option} {text!r} names no searcher; searchers are {', '.join(searchers)}")
+    unknown = [n for n in names if n not in searchers]
+    if unknown:
+        raise UsageError(f"unknown searcher {unknown[0]!r}; searchers are {', '.join(searchers)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"{option} names {repeated[0]!r} twice")
+    return names
+
+
+def with_overrides(config: Any, **values: Any) -> Any:
+    """The dataclass ``config`` with each value that is not None put in place of its default."""
+    return dataclasses.replace(config, **{name: value for name, value in values.items() if value is not None})

@@ -1,0 +1,126 @@
+"""``optsearch search``: run one searcher to a budget of proposals, with a live progress line."""
+
+from __future__ import annotations
+
+import argparse
+
+from optsearch.cli_options import (
+    LRS_HELP,
+    MAX_GROUPS,
+    add_backend_options,
+    check_backend,
+    check_searcher,
+    eval_config,
+    groups,
+    learning_rates,
+    positive_int,
+    seed,
+)
+from optsearch.evaluation.executor import PARALLEL_BACKEND
+
+
+class _SearchProgress:
+    """A one-line live display: proposals, trainings, best reward so far and the best rule."""
+
+    def __init__(self, budget: int, evaluator, enabled: bool):
+        self.budget = budget
+        self.evaluator = evaluator
+        self.enabled = enabled
+        self._progress = None
+
+    def __enter__(self) -> "_SearchProgress":
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("proposals"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("search", total=self.budget, status="")
+        return self
+
+    def __call__(self, done: int, results) -> None:
+        if self._progress is None:
+            return
+        best = max(results, key=lambda r: r.reward) if results else None
+        status = f"trainings {self.evaluator.trainings}"
+        if best is not None:
+            status += f"  best {best.reward:.4f}  {best.canonical[:60]}"
+        self._progress.update(self._task, completed=done, status=status)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _print_top(results, k: int) -> None:
+    """The ``k`` best distinct rules of ``results``, with their LaTeX."""
+    from optsearch.dsl.arguments import latex_or_blank
+    from optsearch.evaluation.ranking import best_distinct
+
+    print(f"{'#':>3}  {'reward':>7}  {'test':>6}  {'status':8s} rule  |  LaTeX")
+    for rank, result in enumerate(best_distinct(results, k), start=1):
+        latex = latex_or_blank(result.canonical)
+        print(f"{rank:>3}  {result.reward:7.4f}  {result.test_acc:6.4f}  {result.status:8s} {result.canonical}  |  {latex}")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Run one searcher to a budget of proposals; resumable through the store."""
+    from optsearch.dsl.arguments import resolve_rule_list
+    from optsearch.evaluation.evaluator import Evaluator
+    from optsearch.searchers import run_named_search
+
+    check_backend(args)
+    check_searcher(args.searcher)
+    config = eval_config(args.task, args.steps, screen=not args.no_screen, hurdle=not args.no_hurdle, lrs=args.lrs)
+    seed_rules = resolve_rule_list(args.seed_rules)  # a bad seed rule is rejected before any work
+    with Evaluator(
+        config, store=args.store, backend=args.backend, workers=args.workers, address=args.address, data_dir=args.data_dir
+    ) as evaluator:
+        with _SearchProgress(args.budget, evaluator, enabled=not args.quiet) as progress:
+            outcome = run_named_search(
+                args.searcher,
+                evaluator,
+                budget=args.budget,
+                seed=args.seed,
+                groups=args.groups,
+                batch_size=args.batch_size,
+                seed_rules=seed_rules,
+                progress=progress,
+            )
+    cached = sum(r.cached for r in outcome.results)
+    print(
+        f"{outcome.searcher} seed {outcome.seed}: {len(outcome.results)} proposals, "
+        f"{cached} cache hits, run {outcome.run_id!r} in {args.store}"
+    )
+    _print_top(outcome.results, args.top)
+    return 0
+
+
+def register(commands) -> None:
+    """Add ``search`` to the subparsers ``commands``."""
+    search = commands.add_parser("search", help="run one searcher to a budget of proposals (resumable)")
+    search.add_argument("--searcher", required=True, help="a registered searcher (see `optsearch list`)")
+    search.add_argument("--budget", type=positive_int, default=100, help="rule proposals to resolve")
+    search.add_argument("--task", default=None, help="task name (default: the embedded default)")
+    search.add_argument("--seed", type=seed, default=0, help="0 to 2**63 - 1")
+    search.add_argument("--store", default="optsearch.sqlite", help="SQLite results store (resumes a run)")
+    add_backend_options(search, PARALLEL_BACKEND, address=True)
+    search.add_argument("--groups", type=groups, default=3, help=f"5-token groups per rule (at most {MAX_GROUPS})")
+    search.add_argument("--batch-size", type=positive_int, default=8, help="proposals per ask (ask/tell searchers)")
+    search.add_argument("--lrs", type=learning_rates, default=None, help=LRS_HELP)
+    search.add_argument("--steps", type=positive_int, default=None, help="optimizer steps per child")
+    search.add_argument("--data-dir", default=None)
+    search.add_argument(
+        "--seed-rules", default="", help="comma-separated rules told first, e.g. adam,powersign (one starting with '-': --seed-rules=-g)"
+    )
+    search.add_argument("--no-screen", action="store_true")
+    search.add_argument("--no-hurdle", action="store_true")
+    search.add_argument("--top", type=positive_int, default=5)
+    search.add_argument("--quiet", action="store_true", help="no progress display")
+    search.set_defaults(handler=cmd_search)
