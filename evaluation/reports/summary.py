@@ -93,6 +93,11 @@ def verdict_lines(data: ComparisonData, seed: int = 0) -> list[str]:
         f"At {budget} proposals and {n} search seeds, a pair of searchers is *separated* when the {level} "
         "bootstrap interval of the difference of their final held-out scores excludes 0."
     )
+    if n < 5:
+        lines.append(
+            f"With only {n} seeds per searcher a bootstrap interval is narrower than it should be: treat the "
+            "separations below as provisional, and run more seeds (`--seeds`) before publishing them."
+        )
     lines.append("")
     for a, b, d in separated:
         winner, loser, low, high = (a, b, d.low, d.high) if d.mean > 0 else (b, a, -d.high, -d.low)
