@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
+from optsearch.evaluation.executor import PARALLEL_BACKEND
 from optsearch.evaluation.records import EvalResult
 from optsearch.evaluation.reports.data import HELDOUT_BASELINES, ComparisonData
 from optsearch.evaluation.reports.heldout import (
@@ -81,7 +82,7 @@ def run_comparison(
     out_dir: Path,
     *,
     store: str,
-    backend: str = "process",
+    backend: str = PARALLEL_BACKEND,
     workers: Optional[int] = None,
     address: Optional[str] = None,
     data_dir: Optional[str] = None,
