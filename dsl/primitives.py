@@ -186,8 +186,13 @@ def make_clip(bound: float) -> Callable[..., Tensor]:
 
 
 def dropout_mask(x: Tensor, p: float, generator: Optional[torch.Generator]) -> Tensor:
-    """A {0, 1/(1−p)} mask shaped like ``x``: an entry survives with probability 1 − p."""
-    keep = torch.empty_like(x).bernoulli_(1.0 - p, generator=generator)
+    """A {0, 1/(1−p)} mask shaped like ``x``: an entry survives with probability 1 − p.
+
+    The draws fill the mask in logical (row-major) order whatever ``x``'s memory layout, so the
+    same generator gives the same mask for equal shapes (a gradient's strides vary with how it
+    was computed: by autograd, or gathered from a larger stack).
+    """
+    keep = torch.empty(x.shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - p, generator=generator)
     return keep.mul_(1.0 / (1.0 - p))
 
 

@@ -13,6 +13,11 @@ from .tasks import DEFAULT_TASK, TaskDefaults
 
 FLOOR_REWARD = 0.0
 
+#: The version of the trainer's numerics, part of every cache key: 2 since the loss became
+#: invariant to the number of stacked copies (population training); results of version 1
+#: differ at the rounding level, so they are not served as version 2's.
+TRAINER_VERSION = 2
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -34,6 +39,12 @@ class EvalConfig:
     - ``time_limit_s``: wall-clock limit of one evaluation (status ``timeout``; the task's
       calibrated limit when ``None``). It does not enter the cache key: it changes whether a
       result is obtained, not what it is (and a timeout is never served from the cache).
+    - ``population_size``: how many rules one worker trains together as one stacked child
+      (:func:`~.training.train_population`); ``None`` lets the evaluator choose from the device
+      (:func:`~.populations.default_population_size`), ``1`` trains one rule at a time. Not in
+      the cache key: a rule's result is the same alone or in a population.
+    - ``device``: where children train, ``"cpu"`` or ``"cuda[:N]"`` (``None``: CUDA when this
+      machine has it). In the cache key unless it is the CPU (a GPU's kernels round differently).
     """
 
     task: str = DEFAULT_TASK
@@ -48,6 +59,8 @@ class EvalConfig:
     divergence_factor: Optional[float] = None
     time_limit_s: Optional[float] = None
     rule_config: RuleConfig = field(default_factory=RuleConfig)
+    population_size: Optional[int] = None
+    device: Optional[str] = None
 
     def with_task_defaults(self, defaults: "TaskDefaults") -> "EvalConfig":
         """This config with every ``None`` replaced by the task's default."""
@@ -67,9 +80,14 @@ class EvalConfig:
         )
 
     def config_hash(self) -> str:
-        """A short hash of everything that can change a reward (not the time limit)."""
+        """A short hash of everything that can change a reward (not the time limit, nor the
+        population size; the device only when it is not the CPU; the trainer's version)."""
         fields = asdict(self)
-        fields.pop("time_limit_s")
+        for name in ("time_limit_s", "population_size"):
+            fields.pop(name)
+        if fields["device"] in (None, "cpu"):
+            fields.pop("device")
+        fields["trainer"] = TRAINER_VERSION
         text = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

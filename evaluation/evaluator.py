@@ -8,8 +8,10 @@
    rules inside one batch are trained once;
 3. the screen resolves rules that cannot decrease a quadratic (status ``screened``);
 4. the rest are trained on the task by the executor's workers (``serial``, ``process`` or
-   ``ray``) in parallel, with the early hurdle, each result written to the store the moment it
-   is final, so an interrupted search loses nothing.
+   ``ray``) in parallel, grouped into **populations** (several rules as one stacked child per
+   worker, :mod:`.populations`; a rule's result is the same as alone), with the early hurdle,
+   each result written to the store the moment it is final, so an interrupted search loses
+   nothing.
 
 A rule's reward depends on the rule, the seed and the config alone, never on what was proposed
 before: searchers sharing an evaluator are scored identically.
@@ -21,14 +23,15 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 from optsearch.dsl import Expr, canonical, fingerprint
 
 from .config import FLOOR_REWARD, EvalConfig
 from .executor import DEFAULT_BACKEND, Executor, make_executor
-from .jobs import TrainJob, run_train_job
-from .records import ERROR, SCREENED, TIMEOUT, EvalResult, Outcome, Proposal
+from .jobs import PopulationJob, failure_outcome, run_population_job
+from .populations import default_population_size, populations
+from .records import ERROR, SCREENED, EvalResult, Outcome, Proposal
 from .screen import SCREEN_COST, screen_rule
 from .store import Store, StoreError, open_store
 
@@ -54,9 +57,17 @@ class Evaluator:
     ):
         from .tasks import get_task
 
+        from .training.device import device_name
+
         task = get_task(config.task, data_dir=data_dir)  # fails early, with a clear message
+        if config.population_size is not None and config.population_size < 1:
+            raise ValueError(f"population_size must be at least 1, got {config.population_size}")
+        config = replace(config, device=device_name(config.device))
         self.config = config.with_task_defaults(task.defaults)
         self.config_hash = self.config.config_hash()
+        assert self.config.device is not None
+        #: Rules trained together as one stacked child per worker (see :mod:`.populations`).
+        self.population_size = self.config.population_size or default_population_size(self.config.device)
         self.data_dir = data_dir
         self.store: Store = open_store(store)
         self._owns_executor = not isinstance(backend, Executor)
@@ -65,7 +76,7 @@ class Evaluator:
                 backend,
                 workers,
                 address=address,
-                job_timeout_s=self.config.time_limit_s * 2 + 60,
+                job_timeout_s=self.config.time_limit_s * 2 * self.population_size + 60,
                 preload=("optsearch.evaluation.training",),
             )
             if isinstance(backend, str)
@@ -131,7 +142,7 @@ class Evaluator:
             raise ValueError(f"{len(indices)} proposal indices for {len(exprs)} rules")
         results: list[Optional[EvalResult]] = [None] * len(exprs)
         waiting: dict[str, list[int]] = {}  # fingerprint -> indices of proposals awaiting training
-        jobs: list[tuple[int, TrainJob]] = []
+        jobs: list[tuple[int, str]] = []  # (position, rule text) of each training
         proposals: list[Proposal] = []
         for position, expr in enumerate(exprs):
             started = time.perf_counter()
@@ -162,27 +173,50 @@ class Evaluator:
                 results[position] = self._remember(EvalResult.of(proposal, outcome))
                 continue
             waiting[fp] = [position]
-            jobs.append((position, TrainJob(proposal.rule, self.config, seed, self.data_dir)))
+            jobs.append((position, proposal.rule))
 
-        for job_number, finished in self.executor.run(run_train_job, [job for _, job in jobs]):
-            position = jobs[job_number][0]
+        def finish(position: int, outcome: Outcome) -> None:
             proposal = proposals[position]
-            if finished.ok:
+            if outcome.status != ERROR:
                 self.trainings += 1
-                outcome = finished.value
-            else:
-                status = TIMEOUT if finished.kind == "timeout" else ERROR
-                outcome = Outcome(
-                    status, FLOOR_REWARD, cost=1.0, wall_s=finished.wall_s, detail=f"{finished.kind}: {finished.error}"
-                )
             result = results[position] = self._remember(EvalResult.of(proposal, outcome))
             for duplicate in waiting[proposal.fingerprint][1:]:
                 results[duplicate] = self._remember(self._as_cache_hit(result, proposals[duplicate], time.perf_counter()))
+
+        self._train([rule for _, rule in jobs], seed, lambda number, outcome: finish(jobs[number][0], outcome))
         if self._write_error is not None:
             error, self._write_error = self._write_error, None
             error.results = list(results)
             raise error
         return results  # type: ignore[return-value]
+
+    def _train(self, rules: list[str], seed: int, finish: Callable[[int, Outcome], None]) -> None:
+        """Train ``rules`` in populations on the workers; ``finish(index, outcome)`` as each is final.
+
+        A population that failed as a whole (its worker crashed, ran past the executor's time
+        limit, or raised outside any one rule, e.g. out of memory) gives its rules a second
+        chance one by one, so one rule that kills its process harms no other.
+        """
+        groups = populations(len(rules), self.population_size, self.executor.workers)
+        alone: list[int] = []
+        for number, finished in self.executor.run(run_population_job, [self._population(rules, g, seed) for g in groups]):
+            group = groups[number]
+            if finished.ok:
+                for index, outcome in zip(group, finished.value):
+                    finish(index, outcome)
+            elif len(group) > 1:
+                alone.extend(group)
+            else:
+                for index in group:
+                    finish(index, failure_outcome(str(finished.error), finished.wall_s, finished.kind))
+        for number, finished in self.executor.run(run_population_job, [self._population(rules, [i], seed) for i in alone]):
+            if finished.ok:
+                finish(alone[number], finished.value[0])
+            else:
+                finish(alone[number], failure_outcome(str(finished.error), finished.wall_s, finished.kind))
+
+    def _population(self, rules: list[str], group: list[int], seed: int) -> PopulationJob:
+        return PopulationJob(tuple(rules[i] for i in group), self.config, seed, self.data_dir)
 
     def _proposal(
         self,

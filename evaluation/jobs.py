@@ -1,7 +1,8 @@
-"""The unit of work a worker runs: train one rule's children on one task (hurdle, then full).
+"""The units of work a worker runs: train one rule's children (:class:`TrainJob`), or a
+population of rules as one stacked child (:class:`PopulationJob`), on one task.
 
-Top-level and picklable, so the ``process`` (spawn) and ``ray`` backends can import it. Tasks are
-loaded once per worker process and kept.
+Top-level and picklable, so the ``process`` (spawn) and ``ray`` backends can import them. Tasks
+are loaded once per worker process, moved to the training device once, and kept.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Optional
 from optsearch.dsl import parse
 
 from .config import FLOOR_REWARD, EvalConfig
-from .records import DIVERGED, HURDLE, NAN, OK, TIMEOUT, LRResult, Outcome, Status
+from .records import DIVERGED, ERROR, HURDLE, NAN, OK, TIMEOUT, LRResult, Outcome, Status
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,26 @@ class TrainJob:
     data_dir: Optional[str] = None
 
 
-@lru_cache(maxsize=8)
-def _load_task(name: str, data_dir: Optional[str]):
-    from .tasks import get_task
+@dataclass(frozen=True)
+class PopulationJob:
+    """Train the ``rules`` (texts) together as one population, with the resolved ``config`` and ``seed``."""
 
-    return get_task(name, data_dir=data_dir)
+    rules: tuple[str, ...]
+    config: EvalConfig
+    seed: int
+    data_dir: Optional[str] = None
+
+
+@lru_cache(maxsize=8)
+def _load_task(name: str, data_dir: Optional[str], device: str = "cpu"):
+    """The task, its data moved to ``device`` once per worker process and kept."""
+    import torch
+
+    from .tasks import get_task
+    from .training.problems import task_on
+
+    task = get_task(name, data_dir=data_dir)
+    return task if device == "cpu" else task_on(task, torch.device(device))
 
 
 def aggregate(per_lr: tuple[LRResult, ...], floor: float) -> tuple[Status, float, Optional[float], float, float]:
@@ -51,27 +67,65 @@ def aggregate(per_lr: tuple[LRResult, ...], floor: float) -> tuple[Status, float
     return next(iter(statuses)), floor, None, floor, floor
 
 
-def run_train_job(job: TrainJob) -> Outcome:
-    """Train the rule at every learning rate of the grid, with the early hurdle if enabled."""
-    from .training import train_rule
+def failure_outcome(error: str, wall_s: float, kind: str = "error") -> Outcome:
+    """The outcome of an evaluation that gave no result: ``"<kind>: <error>"``, the floor, one evaluation's cost."""
+    status = TIMEOUT if kind == "timeout" else ERROR
+    return Outcome(status, FLOOR_REWARD, cost=1.0, wall_s=wall_s, detail=f"{kind}: {error}")
 
-    start = time.perf_counter()
-    config = job.config
-    task = _load_task(config.task, job.data_dir)
-    per_lr = train_rule(
-        parse(job.rule),
-        task,
+
+def _outcome(per_lr: tuple[LRResult, ...], config: EvalConfig, wall_s: float) -> Outcome:
+    status, reward, lr, val_acc, test_acc = aggregate(per_lr, FLOOR_REWARD)
+    cost = sum(r.steps for r in per_lr) / config.full_copy_steps
+    return Outcome(status, reward, lr, val_acc, test_acc, per_lr, cost, wall_s)
+
+
+def _train(rules: tuple[str, ...], config: EvalConfig, seed: int, data_dir: Optional[str]) -> list:
+    from .training import train_population
+
+    device = config.device or "cpu"
+    return train_population(
+        [parse(rule) for rule in rules],
+        _load_task(config.task, data_dir, device),
         lrs=config.lrs,
         steps=config.steps,
         batch_size=config.batch_size,
-        seed=job.seed,
+        seed=seed,
         time_limit_s=config.time_limit_s,
         rule_config=config.rule_config,
         divergence_factor=config.divergence_factor,
         hurdle=(config.hurdle_steps, config.hurdle_threshold) if config.hurdle else None,
         halving=config.halving_steps,
+        device=device,
     )
-    status, reward, lr, val_acc, test_acc = aggregate(per_lr, FLOOR_REWARD)
-    cost = sum(r.steps for r in per_lr) / config.full_copy_steps
-    wall_s = time.perf_counter() - start
-    return Outcome(status, reward, lr, val_acc, test_acc, per_lr, cost, wall_s)
+
+
+def run_train_job(job: TrainJob) -> Outcome:
+    """Train the rule at every learning rate of the grid, with the early hurdle if enabled.
+
+    Raises :class:`~.training.RuleFailure` when the rule raises (the executor records the error).
+    """
+    from .training import RuleFailure
+
+    start = time.perf_counter()
+    (result,) = _train((job.rule,), job.config, job.seed, job.data_dir)
+    if isinstance(result, RuleFailure):
+        raise result
+    return _outcome(result, job.config, time.perf_counter() - start)
+
+
+def run_population_job(job: PopulationJob) -> list[Outcome]:
+    """Train the rules as one population; one outcome per rule, each what :func:`run_train_job` gives alone.
+
+    A rule that raises gets the outcome the executor gives a raising job (``error``, the floor,
+    ``"error: RuleFailure: ..."``), and the others are unaffected. Each rule's ``wall_s`` is the
+    population's wall time divided by its size.
+    """
+    from .training import RuleFailure
+
+    start = time.perf_counter()
+    results = _train(job.rules, job.config, job.seed, job.data_dir)
+    wall_s = (time.perf_counter() - start) / max(1, len(job.rules))
+    return [
+        failure_outcome(f"{type(r).__name__}: {r}", wall_s) if isinstance(r, RuleFailure) else _outcome(r, job.config, wall_s)
+        for r in results
+    ]

@@ -96,7 +96,9 @@ def rules_after_dashes(argv: Sequence[str]) -> list[str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``optsearch`` console script."""
     try:
-        args = build_parser().parse_args(rules_after_dashes(sys.argv[1:] if argv is None else argv))
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser().parse_args(rules_after_dashes(argv))
+        args.argv = argv  # the command line as given, for the manifest
         return int(args.handler(args) or 0)
     except USER_ERRORS as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -5,7 +5,8 @@
   ``seed``, ``groups``, ``seed_runs``, ``positive_float``, ``nonnegative_float``): a bad value
   names the option and the accepted range.
 - checks of values that need more than one option or the library: :func:`check_backend`,
-  :func:`output_folder`, :func:`eval_config`, :func:`check_searcher`, :func:`searcher_list`.
+  :func:`output_folder`, :func:`eval_config`, :func:`check_searcher`, :func:`searcher_list`,
+  :func:`searcher_options` (``--option key=value``).
 - :func:`with_overrides`: a config's defaults merged with the options the user gave.
 - :func:`add_backend_options`: ``--backend``/``--workers`` (and ``--address``) for a command.
 
@@ -147,32 +148,56 @@ def eval_config(
 
 
 def _searchers() -> Any:
-    import optsearch.searchers  # noqa: F401  (registers the searchers)
-    from optsearch.registry_entries import SEARCHERS
+    from optsearch.searchers.registry import available_searchers
 
-    return SEARCHERS
+    return available_searchers()
 
 
 def check_searcher(name: str) -> str:
-    """``name``, when it is a registered searcher."""
-    searchers = _searchers()
-    if name not in searchers:
-        raise UsageError(f"unknown searcher {name!r}; searchers are {', '.join(searchers)}")
+    """``name``, when it is a searcher spec: registered, an entry point, or ``module:attribute``."""
+    from optsearch.searchers.registry import resolve_searcher
+
+    try:
+        resolve_searcher(name)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     return name
 
 
+def searcher_options(name: str, texts: Optional[list[str]], groups: int) -> dict[str, Any]:
+    """The ``--option key=value`` texts as the searcher's typed keyword arguments, each once; an
+    ask/tell searcher is built once with them, so that a value it refuses fails before any work."""
+    from optsearch.searchers.options import check_buildable, parse_option
+    from optsearch.searchers.registry import resolve_searcher
+
+    try:
+        entry = resolve_searcher(name)
+        options: dict[str, Any] = {}
+        for text in texts or ():
+            key, value = parse_option(entry, text)
+            if key in options:
+                raise UsageError(f"--option {key} is given twice")
+            options[key] = value
+        check_buildable(entry, options, groups)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return options
+
+
 def searcher_list(text: Optional[str], default: tuple[str, ...], option: str = "--searchers") -> tuple[str, ...]:
-    """The searchers named by a comma-separated ``text`` (``default`` when None), each once."""
+    """The searchers named by a comma-separated ``text`` (``default`` when None), each once
+    (by label: ``a.b:Searcher`` and ``c.d:Searcher`` are both ``Searcher``)."""
+    from optsearch.searchers.registry import default_label
+
     if text is None:
         return tuple(default)
-    searchers = _searchers()
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
-        raise UsageError(f"{option} {text!r} names no searcher; searchers are {', '.join(searchers)}")
-    unknown = [n for n in names if n not in searchers]
-    if unknown:
-        raise UsageError(f"unknown searcher {unknown[0]!r}; searchers are {', '.join(searchers)}")
-    repeated = sorted({n for n in names if names.count(n) > 1})
+        raise UsageError(f"{option} {text!r} names no searcher; searchers are {', '.join(_searchers())}")
+    for name in names:
+        check_searcher(name)
+    labels = [default_label(n) for n in names]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise UsageError(f"{option} names {repeated[0]!r} twice")
     return names

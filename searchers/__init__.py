@@ -1,9 +1,12 @@
 """Search strategies over the same space of rules, scored by the same evaluator.
 
-Registered names (``optsearch list``): ``random``, ``evolution``, ``reinforce``, ``gp`` (ask/tell,
-run by :func:`run_search`) and the Stable-Baselines3 agents ``ppo``, ``a2c``, ``dqn``,
+Registered names (``optsearch list``): ``random``, ``evolution``, ``reinforce``, ``gp``, Optuna's
+``tpe`` and ``nsga2`` (the ``optuna`` extra; :mod:`.optuna_search`) (ask/tell, run by
+:func:`run_search`) and the Stable-Baselines3 agents ``ppo``, ``a2c``, ``dqn``,
 ``maskable-ppo``, ``recurrent-ppo`` (push-style, :mod:`.sb3`). Run any of them with
 :func:`run_named_search`. The strategies' modules (and DEAP, SB3) are imported when first used.
+Searchers of other packages: entry points in the group ``optsearch.searchers`` or
+``module:attribute`` specs, resolved by :func:`resolve_searcher`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from .base import Searcher
 from .driver import SearchOutcome, run_search
-from .registry import SearcherEntry, register_searcher, run_named_search
+from .registry import SearcherEntry, register_searcher, resolve_searcher, run_named_search
 
 _LAZY = {
     "RandomSearch": "random_search",
@@ -38,6 +41,7 @@ __all__ = [
     "Searcher",
     "SearcherEntry",
     "register_searcher",
+    "resolve_searcher",
     "run_named_search",
     "run_search",
 ]

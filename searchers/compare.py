@@ -14,9 +14,9 @@ searcher (or its label), task and seed, so an interrupted comparison started aga
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional, Union
 
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
@@ -32,22 +32,60 @@ from optsearch.evaluation.reports.heldout import (
 )
 
 from .driver import default_run_id
-from .registry import run_named_search
+from .registry import default_label, run_named_search
 
 DEFAULT_SEARCHERS = ("reinforce", "ppo", "gp", "random", "evolution")
 
 
 @dataclass(frozen=True)
-class CompareConfig:
-    """What ``optsearch compare`` runs (the defaults fit 10 minutes on a 2-core machine)."""
+class Arm:
+    """One arm of a comparison: a searcher spec (a registered name, an entry point or
+    ``module:attribute``), the keyword arguments it is built with, and the label that names its
+    runs in the store and the report (the spec's :func:`~.registry.default_label` when None)."""
 
-    searchers: tuple[str, ...] = DEFAULT_SEARCHERS
+    searcher: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    label: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        """The label, or the spec's default label."""
+        return self.label if self.label is not None else default_label(self.searcher)
+
+
+def check_label(label: str) -> str:
+    """``label`` when it can name runs and files: not blank, no path separator, no control character."""
+    if not label.strip() or label != label.strip():
+        raise ValueError(f"label {label!r} must be non-empty, without leading or trailing spaces")
+    if any(c in label for c in "/\\") or not label.isprintable():
+        raise ValueError(f"label {label!r} must not contain '/', '\\' or control characters")
+    return label
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """What ``optsearch compare`` runs (the defaults fit 10 minutes on a 2-core machine).
+
+    ``searchers``: searcher specs or :class:`Arm` s, whose labels must differ.
+    """
+
+    searchers: tuple[Union[str, Arm], ...] = DEFAULT_SEARCHERS
     budget: int = 48
     seeds: int = 5
     groups: int = 2
     batch_size: int = 8
     heldout_seeds: int = DEFAULT_HELDOUT_SEEDS
     leaderboard_size: int = 8
+
+    def arms(self) -> tuple[Arm, ...]:
+        """Every searcher as an :class:`Arm`; ``ValueError`` on a bad or repeated label."""
+        arms = tuple(arm if isinstance(arm, Arm) else Arm(arm) for arm in self.searchers)
+        seen: set[str] = set()
+        for arm in arms:
+            if check_label(arm.name) in seen:
+                raise ValueError(f"two searchers are labelled {arm.name!r}; give each a label of its own")
+            seen.add(arm.name)
+        return arms
 
 
 @dataclass(frozen=True)
@@ -96,10 +134,12 @@ def run_comparison(
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     seeds = list(range(compare.seeds))
-    runs: dict[str, list[list[EvalResult]]] = {name: [] for name in compare.searchers}
+    arms = compare.arms()
+    runs: dict[str, list[list[EvalResult]]] = {arm.name: [] for arm in arms}
     with Evaluator(eval_config, store=store, backend=backend, workers=workers, address=address, data_dir=data_dir) as evaluator:
         for seed in seeds:
-            for name in compare.searchers:
+            for arm in arms:
+                name = arm.name
                 run_id = default_run_id(name, seed, evaluator.task)
 
                 def report(done: int, results: list, name: str = name, seed: int = seed) -> None:
@@ -107,7 +147,7 @@ def run_comparison(
                         progress(name, seed, done, results)
 
                 outcome = run_named_search(
-                    name,
+                    arm.searcher,
                     evaluator,
                     budget=compare.budget,
                     seed=seed,
@@ -115,6 +155,8 @@ def run_comparison(
                     run_id=run_id,
                     batch_size=compare.batch_size,
                     progress=report,
+                    label=name,
+                    **arm.options,
                 )
                 runs[name].append(list(outcome.results))
         data = _heldout_data(evaluator, runs, compare)

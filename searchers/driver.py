@@ -78,8 +78,12 @@ def run_search(
     seed_rules: Sequence[str] = (),
     progress: Optional[Callable[[int, list[EvalResult]], None]] = None,
     lease_wait_s: float = 0.0,
+    label: Optional[str] = None,
 ) -> SearchOutcome:
     """Run ``searcher`` until exactly ``budget`` proposals are resolved by ``evaluator``.
+
+    The run is recorded under ``label`` (the store's ``searcher`` column and the default run id),
+    the searcher's ``name`` when None.
 
     ``seed_rules`` (rule text or named rules) are evaluated first and told to the searcher; they
     count towards the budget. ``progress(done, results)`` is called after every batch. The run is
@@ -94,11 +98,12 @@ def run_search(
     if budget < 1:
         raise ValueError(f"budget must be at least 1, got {budget}")
     seed = searcher.seed
-    run_id = run_id or default_run_id(searcher.name, seed, evaluator.task)
+    name = label if label is not None else searcher.name
+    run_id = run_id or default_run_id(name, seed, evaluator.task)
     store = evaluator.store
     seeds = [resolve_rule(text) for text in seed_rules]
     with run_lease(store, run_id, wait_s=lease_wait_s):
-        store.start_run(run_id, searcher.name, seed, evaluator.task, budget, {"groups": searcher.groups})
+        store.start_run(run_id, name, seed, evaluator.task, budget, {"groups": searcher.groups})
         recorded = stored_proposals(store, run_id, budget)
         blob = store.load_checkpoint(run_id, CHECKPOINT)
         checkpoint = load_state(blob) if blob is not None else None
@@ -124,7 +129,7 @@ def run_search(
                 evaluated = evaluator.evaluate(
                     [exprs[k] for k in fresh],
                     seed=seed,
-                    searcher=searcher.name,
+                    searcher=name,
                     run_id=run_id,
                     tokens=[_tokens_for(exprs[k], searcher.groups) for k in fresh],
                     indices=[indices[k] for k in fresh],
@@ -137,4 +142,4 @@ def run_search(
             if progress is not None:
                 progress(len(history), history)
         store.finish_run(run_id)
-    return SearchOutcome(run_id, searcher.name, seed, tuple(history))
+    return SearchOutcome(run_id, name, seed, tuple(history))

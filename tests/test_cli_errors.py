@@ -63,6 +63,43 @@ CASES = [
     ((*COMPARE, "--seeds", "1001"), "argument --seeds: must be from 1 to 1000", False),
     ((*COMPARE, "--groups", "0"), "argument --groups: must be from 1 to 64", False),
     ((*COMPARE, "--workers", "0"), "argument --workers", False),
+    # compare --config: the experiment file (each mistake names the file)
+    (("compare", "--config", "{missing}/exp.toml"), "{missing}/exp.toml: no such file", False),
+    (("compare", "--config", "{dir}"), "{dir}: is a folder, not an experiment file", False),
+    (("compare", "--config", "{cfg_syntax}"), "{cfg_syntax}: not valid TOML: Invalid value (at line 3", False),
+    (("compare", "--config", "{cfg_unknown_key}"), "{cfg_unknown_key}: unknown key 'budgett'; keys are task,", False),
+    (("compare", "--config", "{cfg_budget_text}"), "{cfg_budget_text}: budget must be a whole number, got 'many'", False),
+    (("compare", "--config", "{cfg_budget_bool}"), "{cfg_budget_bool}: budget must be a whole number, got True", False),
+    (("compare", "--config", "{cfg_seeds_zero}"), "{cfg_seeds_zero}: seeds must be from 1 to 1000, got 0", False),
+    (("compare", "--config", "{cfg_lrs}"), "{cfg_lrs}: lrs each learning rate must be a finite number > 0", False),
+    (("compare", "--config", "{cfg_backend}"), "{cfg_backend}: backend must be one of serial, process, ray, got 'gpu'", False),
+    (("compare", "--config", "{cfg_searchers_text}"), "searchers must be [[searchers]] tables", False),
+    (("compare", "--config", "{cfg_unknown_searcher}"), "[[searchers]] entry 2 (nosuch): unknown searcher 'nosuch'", True),
+    (("compare", "--config", "{cfg_not_a_searcher}"), "'os:getcwd' is builtin_function_or_method, not a subclass", False),
+    (("compare", "--config", "{cfg_no_module}"), "cannot import 'no_such_module_xyz'", False),
+    (("compare", "--config", "{cfg_searcher_key}"), "entry 1: unknown key 'opts'; keys are name, label, options", False),
+    (("compare", "--config", "{cfg_no_name}"), "[[searchers]] entry 1 has no name", False),
+    (("compare", "--config", "{cfg_bad_label}"), "label 'a/b' must not contain '/'", False),
+    (
+        ("compare", "--config", "{cfg_unknown_option}"),
+        "(noentropy): searcher 'reinforce' has no option 'entropy'; its options are hidden (int), lr (float), "
+        "entropy_weight (float), baseline_decay (float)",
+        False,
+    ),
+    (("compare", "--config", "{cfg_option_type}"), "searcher 'reinforce' option hidden expects a whole number, got 'big'", False),
+    (("compare", "--config", "{cfg_option_refused}"), "searcher 'evolution' refuses its options", False),
+    (("compare", "--config", "{cfg_duplicate_labels}"), "two searchers are labelled 'reinforce'; give each a label", False),
+    (("compare", "--config", "{cfg_plain}", "--budget", "0"), "argument --budget", False),  # flags are checked too
+    ((*COMPARE, "--searchers", "optsearch.searchers:Nope"), "module 'optsearch.searchers' has no attribute 'Nope'", False),
+    # search --option: the searcher's keyword arguments, typed by its signature
+    ((*SEARCH, "--searcher", "reinforce", "--option", "entropy=0"), "searcher 'reinforce' has no option 'entropy'; its options", True),
+    ((*SEARCH, "--searcher", "reinforce", "--option", "hidden=1.5"), "option hidden expects a whole number, got '1.5'", False),
+    ((*SEARCH, "--option", "population=3"), "searcher 'random' has no option 'population'; its options are none", False),
+    ((*SEARCH, "--searcher", "reinforce", "--option", "hidden"), "--option 'hidden' is not of the form key=value", False),
+    ((*SEARCH, "--searcher", "gp", "--option", "population_size=4", "--option", "population_size=5"), "given twice", False),
+    ((*SEARCH, "--searcher", "evolution", "--option", "sample_size=50"), "searcher 'evolution' refuses its options", False),
+    ((*SEARCH, "--searcher", "ppo", "--option", "ent_coef=high"), "searcher 'ppo' option ent_coef expects a number, got 'high'", False),
+    ((*SEARCH, "--searcher", "os:getcwd"), "'os:getcwd' is builtin_function_or_method, not a subclass", False),
     # search and eval: seeds, budgets, workers, groups
     ((*EVAL, "--seed", "99999999999999999999999"), "argument --seed: must be from 0 to 2**63 - 1", True),
     ((*EVAL, "--seed", "-1"), "argument --seed", False),
@@ -86,15 +123,45 @@ CASES = [
 ]
 
 
+# Experiment files for `compare --config`, each ``{cfg_NAME}`` above: quick settings (should a
+# check be missing) and one mistake.
+QUICK_FILE = 'task = "quadratic"\nsteps = 5\nbudget = 1\nseeds = 1\nbackend = "serial"\n'
+REINFORCE = '[[searchers]]\nname = "reinforce"\n'
+CONFIGS = {
+    "plain": QUICK_FILE,
+    "syntax": QUICK_FILE.replace("budget = 1", "budget = "),
+    "unknown_key": QUICK_FILE + "budgett = 3\n",
+    "budget_text": QUICK_FILE.replace("budget = 1", 'budget = "many"'),
+    "budget_bool": QUICK_FILE.replace("budget = 1", "budget = true"),
+    "seeds_zero": QUICK_FILE.replace("seeds = 1", "seeds = 0"),
+    "lrs": QUICK_FILE + "lrs = [0.1, -1.0]\n",
+    "backend": QUICK_FILE.replace('"serial"', '"gpu"'),
+    "searchers_text": QUICK_FILE + 'searchers = "reinforce"\n',
+    "unknown_searcher": QUICK_FILE + REINFORCE + '[[searchers]]\nname = "nosuch"\n',
+    "not_a_searcher": QUICK_FILE + '[[searchers]]\nname = "os:getcwd"\n',
+    "no_module": QUICK_FILE + '[[searchers]]\nname = "no_such_module_xyz:Searcher"\n',
+    "searcher_key": QUICK_FILE + REINFORCE + "opts = {}\n",
+    "no_name": QUICK_FILE + '[[searchers]]\nlabel = "x"\n',
+    "bad_label": QUICK_FILE + REINFORCE + 'label = "a/b"\n',
+    "unknown_option": QUICK_FILE + REINFORCE + 'label = "noentropy"\noptions = { entropy = 0.0 }\n',
+    "option_type": QUICK_FILE + REINFORCE + 'options = { hidden = "big" }\n',
+    "option_refused": QUICK_FILE + '[[searchers]]\nname = "evolution"\noptions = { population_size = 2, sample_size = 5 }\n',
+    "duplicate_labels": QUICK_FILE + REINFORCE + REINFORCE,
+}
+
+
 def _paths(tmp_path) -> dict[str, str]:
     (tmp_path / "a-file").write_text("not a folder\n")
     (tmp_path / "a-dir").mkdir()
     (tmp_path / "garbage.sqlite").write_bytes(b"this is not a SQLite database" * 100)
+    for name, text in CONFIGS.items():
+        (tmp_path / f"{name}.toml").write_text(text)
     return {
         "file": str(tmp_path / "a-file"),
         "dir": str(tmp_path / "a-dir"),
         "garbage": str(tmp_path / "garbage.sqlite"),
         "missing": str(tmp_path / "no-such-folder"),
+        **{f"cfg_{name}": str(tmp_path / f"{name}.toml") for name in CONFIGS},
     }
 
 

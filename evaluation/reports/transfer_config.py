@@ -1,4 +1,5 @@
-"""What a transfer trains and for how long (:class:`TransferConfig`), and where (:func:`resolve_device`)."""
+"""What a transfer trains and for how long (:class:`TransferConfig`), and where (:func:`resolve_device`,
+shared with the reward's trainer)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-import torch
 
 from ..tasks import LR_GRID, Task, spec_for
 from ..training.loop import DIVERGENCE_FACTOR
 from ..training.models import parse_model_name
+from ..training.device import resolve_device
 from ..training.single import Budget
 
 __all__ = ["DEFAULT_CURVE_POINTS", "MAX_EPOCHS", "TransferConfig", "resolve_device"]
@@ -113,28 +114,3 @@ def _check_task_name(name: str, augment: bool) -> None:
         raise ValueError(f"task {name!r} is a function task: transfer needs an image or sequence task")
     if augment and kind != "image":
         raise ValueError(f"augmentation is for image tasks; {name!r} is a {kind} task")
-
-
-def resolve_device(device: Union[str, torch.device]) -> torch.device:
-    """``device`` as a :class:`torch.device` that exists here: ``cpu``, ``cuda[:N]`` or ``mps``.
-
-    Raises ``ValueError`` naming the device when torch does not know it or this machine lacks it.
-    """
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or mps") from None
-    if resolved.type == "cpu":
-        return resolved
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r}: CUDA is not available on this machine; use cpu")
-        count = torch.cuda.device_count()
-        if resolved.index is not None and resolved.index >= count:
-            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA device(s)")
-        return resolved
-    if resolved.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError(f"device {str(device)!r}: MPS is not available on this machine; use cpu")
-        return resolved
-    raise ValueError(f"device {str(device)!r} is not supported; use cpu, cuda, cuda:N or mps")

@@ -3,7 +3,8 @@
 - :mod:`.loop`: seeds, batches, accuracy and the health policy (NaN / divergence / time) that
   every loop applies, and :class:`RuleFailure`.
 - :mod:`.stacked`: :func:`train_rule`, the reward — K copies of the child (or K points of a test
-  function) trained at once, one per learning rate; :func:`descend` runs the same loop on a test
+  function) trained at once, one per learning rate — and :func:`train_population`, R rules × K
+  rates as one stack (the loop itself is :mod:`.population`); :func:`descend` runs the same loop on a test
   function from any start (the Rosenbrock figure). :mod:`.problems` holds what it trains.
 - :mod:`.single`: :func:`~.single.train_run`, one ordinary network at one learning rate (the
   transfer protocol's run).
@@ -19,7 +20,7 @@ import importlib
 from typing import Any
 
 from .loop import DIVERGENCE_FACTOR, LOSS_CAP, RuleFailure, torch_threads
-from .stacked import descend, train_rule
+from .stacked import descend, train_population, train_rule
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -30,6 +31,7 @@ __all__ = [
     "build_model",
     "descend",
     "torch_threads",
+    "train_population",
     "train_rule",
     "train_run",
 ]

@@ -280,7 +280,7 @@ class StackedChild(nn.Module):
     @torch.no_grad()
     def select(self, positions: Sequence[int]) -> "StackedChild":
         """A new stack of the copies at ``positions`` (parameters and statistics copied, in order)."""
-        index = torch.as_tensor(list(positions), dtype=torch.long)
+        index = torch.as_tensor(list(positions), dtype=torch.long, device=self.conv1_weight.device)
         new = object.__new__(StackedChild)
         nn.Module.__init__(new)
         new.spec = self.spec

@@ -13,18 +13,46 @@ training (the loop drops stopped copies through :meth:`select`):
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..tasks import Task, TestFunction, progress_score
+from ..tasks.task import DataSplit
 from .child import StackedChild, child_spec
 from .loop import accuracy, batch_indices, loss_failures, nonfinite_copies
 
 #: ``failures(points, values) -> (nan, diverged)``: when a point of a function descent stops.
 PointFailures = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+def stacked_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
+    """``[K]``: each copy's mean cross-entropy over the batch, from logits ``[B, K, classes]``.
+
+    Computed row by row (log-softmax over the contiguous class dimension, then each copy's mean
+    over a contiguous row of the batch) so that copy k's loss and gradients are bit-identical
+    whatever the number of copies beside it: :func:`torch.nn.functional.cross_entropy` over the
+    permuted logits, and a mean over the batch dimension, vectorise across copies and round
+    differently for different K. That invariance is what lets a population of rules train
+    exactly as each rule alone (:mod:`.population`).
+    """
+    log_probs = torch.log_softmax(logits, dim=-1)
+    picked = log_probs.gather(2, labels.view(-1, 1, 1).expand(-1, logits.shape[1], 1)).squeeze(2)  # [B, K]
+    return -picked.t().contiguous().mean(1)
+
+
+def task_on(task: Task, device: torch.device) -> Task:
+    """``task`` with its data splits on ``device`` (moved once; see :func:`~optsearch.evaluation.jobs.load_task`)."""
+    if task.train is None or task.train.x.device == device:
+        return task
+    moved = {
+        name: DataSplit(split.x.to(device), split.y.to(device))
+        for name, split in (("train", task.train), ("val", task.val), ("test", task.test))
+        if split is not None
+    }
+    return dataclasses.replace(task, **moved)
 
 
 def _prepare(x: Tensor) -> Tensor:
@@ -44,26 +72,27 @@ class ChildProblem:
         init_seed: int,
         data_seed: int,
         divergence_factor: float,
+        device: torch.device = torch.device("cpu"),
     ):
         assert task.train is not None and task.val is not None and task.test is not None
-        self.task = task
-        self.model = StackedChild(child_spec(task), copies, seed=init_seed)
+        self.task = task if device.type == "cpu" else task_on(task, device)
+        self.model = StackedChild(child_spec(task), copies, seed=init_seed).to(device)
         self.model.train()
         self.params = list(self.model.parameters())
-        self.batches = batch_indices(len(task.train), steps, batch_size, torch.Generator().manual_seed(data_seed))
+        # Batch order is drawn on the CPU whatever the device, so a seed means the same batches.
+        batches = batch_indices(len(task.train), steps, batch_size, torch.Generator().manual_seed(data_seed))
+        self.batches = batches.to(device)
         self.divergence_factor = divergence_factor
         self.initial: Optional[Tensor] = None  # each copy's first mini-batch loss
-        self.loss = torch.full((copies,), float("nan"))
+        self.loss = torch.full((copies,), float("nan"), device=device)
 
     def gradients(self, step: int, params: list[Tensor]) -> tuple[Optional[Tensor], list[Tensor]]:
         """Cross-entropy of every copy on batch ``step`` and its gradients."""
         x_train, y_train = self.task.train  # type: ignore[misc]
         index = self.batches[step - 1]
         xb, yb = _prepare(x_train.index_select(0, index)), y_train.index_select(0, index)
-        k = self.model.copies
         with torch.enable_grad():
-            logits = self.model(xb)  # [B, K, n]
-            losses = F.cross_entropy(logits.permute(0, 2, 1), yb[:, None].expand(-1, k), reduction="none").mean(0)
+            losses = stacked_cross_entropy(self.model(xb), yb)
             grads = list(torch.autograd.grad(losses.sum(), params))
         losses = losses.detach()
         if self.initial is None:
@@ -83,9 +112,10 @@ class ChildProblem:
         """Keep the copies at positions ``keep``; returns the new parameters."""
         self.model = self.model.select(keep)
         self.params = list(self.model.parameters())
-        index = torch.as_tensor(keep, dtype=torch.long)
-        assert self.initial is not None
-        self.initial, self.loss = self.initial[index], self.loss[index]
+        index = torch.as_tensor(keep, dtype=torch.long, device=self.loss.device)
+        if self.initial is not None:  # None when copies stop (time) before the first batch
+            self.initial = self.initial[index]
+        self.loss = self.loss[index]
         return self.params
 
     def val_scores(self) -> list[float]:

@@ -1,13 +1,23 @@
-"""``optsearch compare``: searchers × seeds against one evaluator and store, and the report."""
+"""``optsearch compare``: searchers × seeds against one evaluator and store, and the report.
+
+The settings come from the defaults, then an experiment file (``--config``,
+:mod:`optsearch.experiment`), then the flags given; every option's default is ``None`` here so
+that a flag given can be told from one left out. A manifest of the resolved settings is written
+beside the report (:mod:`optsearch.manifest`) before any work, so even an interrupted comparison
+can be resumed from it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from optsearch.cli_options import (
     LRS_HELP,
     MAX_GROUPS,
     MAX_SEED_RUNS,
+    UsageError,
     add_backend_options,
     check_backend,
     eval_config,
@@ -21,21 +31,77 @@ from optsearch.cli_options import (
 )
 from optsearch.evaluation.executor import PARALLEL_BACKEND
 
+DEFAULT_OUT = "compare-out"
+
+
+def _experiment_arms(args: argparse.Namespace):
+    """Apply ``--config`` to ``args``; the file's searchers (``None`` when it has none or no file)."""
+    from optsearch.experiment import ExperimentError, apply_experiment, read_experiment
+
+    if args.config is None:
+        return None
+    try:
+        experiment = read_experiment(args.config)
+    except ExperimentError as error:
+        raise UsageError(str(error)) from None
+    apply_experiment(args, experiment)
+    return experiment.searchers
+
+
+def _resolved_settings(args: argparse.Namespace, compare, config) -> dict[str, Any]:
+    """Every experiment-file key with the value this run uses: given, else the comparison's
+    default, else the evaluation's (the task's defaults filled in)."""
+    from optsearch.evaluation.tasks import DEFAULTS
+    from optsearch.experiment import SETTINGS
+
+    sources = (args, compare, config.with_task_defaults(DEFAULTS[config.task]))  # the comparison's batch_size first
+    resolved = {}
+    for name in SETTINGS:
+        resolved[name] = next((getattr(s, name) for s in sources if getattr(s, name, None) is not None), None)
+    return resolved
+
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run searchers × seeds against one evaluator and store; write curves, summary, leaderboard."""
     import time
 
+    from optsearch.experiment import SETTINGS
+    from optsearch.manifest import write_manifest
     from optsearch.searchers.compare import DEFAULT_SEARCHERS, CompareConfig, run_comparison
+    from optsearch.searchers.options import check_buildable
+    from optsearch.searchers.registry import resolve_searcher
 
+    file_arms = _experiment_arms(args)
+    args.backend = args.backend or PARALLEL_BACKEND
+    args.out = args.out or DEFAULT_OUT
     check_backend(args)
-    names = searcher_list(args.searchers, DEFAULT_SEARCHERS)
+    arms = file_arms if args.searchers is None and file_arms is not None else searcher_list(args.searchers, DEFAULT_SEARCHERS)
     compare = with_overrides(
-        CompareConfig(), searchers=names, budget=args.budget, seeds=args.seeds, groups=args.groups, heldout_seeds=args.heldout_seeds
+        CompareConfig(),
+        searchers=arms,
+        budget=args.budget,
+        seeds=args.seeds,
+        groups=args.groups,
+        heldout_seeds=args.heldout_seeds,
+        batch_size=args.batch_size,
     )
+    try:
+        for arm in compare.arms():
+            if arm.options:  # a value the searcher refuses fails now, not mid-comparison
+                check_buildable(resolve_searcher(arm.searcher), arm.options, compare.groups)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     config = eval_config(args.task, args.steps, screen=True, hurdle=True, lrs=args.lrs)
     out = output_folder(args.out, "--out")
     store = args.store or str(out / "results.sqlite")
+    args.store = store
+    settings = _resolved_settings(args, compare, config)
+    searchers = [
+        {"name": arm.searcher, "label": arm.name, **({"options": dict(arm.options)} if arm.options else {})} for arm in compare.arms()
+    ]
+    command = ["optsearch", *getattr(args, "argv", sys.argv[1:])]
+    paths = [name for name, setting in SETTINGS.items() if setting.path]
+    write_manifest(settings, searchers, out, command=command, path_keys=paths)
     started = time.perf_counter()
 
     def progress(name: str, seed: int, done: int, results) -> None:
@@ -62,7 +128,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def register(commands) -> None:
     """Add ``compare`` to the subparsers ``commands``."""
     compare = commands.add_parser("compare", help="compare searchers over seeds: curves, statistics, leaderboard")
-    compare.add_argument("--searchers", default=None, help="comma-separated (default: reinforce,ppo,gp,random,evolution)")
+    compare.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="an experiment file (TOML: settings and [[searchers]] with labels and options), or a report's "
+        "manifest.toml to run it again; its paths are relative to its folder; flags given override it",
+    )
+    compare.add_argument(
+        "--searchers",
+        default=None,
+        help="comma-separated names, entry points or module:attribute (default: reinforce,ppo,gp,random,evolution)",
+    )
     compare.add_argument("--budget", type=positive_int, default=None, help="proposals per searcher and seed")
     compare.add_argument("--seeds", type=seed_runs, default=None, help=f"seeds per searcher (at most {MAX_SEED_RUNS})")
     compare.add_argument(
@@ -72,9 +149,11 @@ def register(commands) -> None:
     compare.add_argument("--lrs", type=learning_rates, default=None, help=LRS_HELP)
     compare.add_argument("--steps", type=positive_int, default=None, help="optimizer steps per child")
     compare.add_argument("--groups", type=groups, default=None, help=f"5-token groups per rule (at most {MAX_GROUPS})")
-    compare.add_argument("--out", default="compare-out", help="folder for the report")
+    compare.add_argument("--batch-size", type=positive_int, default=None, help="proposals per ask (ask/tell searchers; default 8)")
+    compare.add_argument("--out", default=None, help=f"folder for the report and its manifest.toml (default: {DEFAULT_OUT})")
     compare.add_argument("--store", default=None, help="results store (default: OUT/results.sqlite; resumes)")
     add_backend_options(compare, PARALLEL_BACKEND, address=True)
+    compare.set_defaults(backend=None)  # PARALLEL_BACKEND unless the file or the flag says otherwise
     compare.add_argument("--data-dir", default=None)
     compare.add_argument("--quiet", action="store_true")
     compare.set_defaults(handler=cmd_compare)

@@ -9,11 +9,11 @@ from optsearch.cli_options import (
     MAX_GROUPS,
     add_backend_options,
     check_backend,
-    check_searcher,
     eval_config,
     groups,
     learning_rates,
     positive_int,
+    searcher_options,
     seed,
 )
 from optsearch.evaluation.executor import PARALLEL_BACKEND
@@ -76,7 +76,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from optsearch.searchers import run_named_search
 
     check_backend(args)
-    check_searcher(args.searcher)
+    options = searcher_options(args.searcher, args.option, args.groups)
     config = eval_config(args.task, args.steps, screen=not args.no_screen, hurdle=not args.no_hurdle, lrs=args.lrs)
     seed_rules = resolve_rule_list(args.seed_rules)  # a bad seed rule is rejected before any work
     with Evaluator(
@@ -92,6 +92,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 seed_rules=seed_rules,
                 progress=progress,
+                **options,
             )
     cached = sum(r.cached for r in outcome.results)
     print(
@@ -105,7 +106,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 def register(commands) -> None:
     """Add ``search`` to the subparsers ``commands``."""
     search = commands.add_parser("search", help="run one searcher to a budget of proposals (resumable)")
-    search.add_argument("--searcher", required=True, help="a registered searcher (see `optsearch list`)")
+    search.add_argument(
+        "--searcher", required=True, help="a searcher: a name from `optsearch list`, an entry point, or module:attribute"
+    )
+    search.add_argument(
+        "--option",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="a keyword argument of the searcher, typed by its signature (repeatable: --option entropy_weight=0 --option hidden=32)",
+    )
     search.add_argument("--budget", type=positive_int, default=100, help="rule proposals to resolve")
     search.add_argument("--task", default=None, help="task name (default: the embedded default)")
     search.add_argument("--seed", type=seed, default=0, help="0 to 2**63 - 1")

@@ -10,12 +10,12 @@ from optsearch.cli_options import MAX_GROUPS, UsageError, groups
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the vocabulary, the named rules and the registered searchers."""
-    import optsearch.searchers  # noqa: F401  (registers the searchers)
     from optsearch.dsl import NAMED_RULES
     from optsearch.dsl.primitives import BINARIES, OPERANDS, SIGN_OPERANDS, UNARIES
     from optsearch.evaluation.tasks import TASKS as TASK_NAMES
-    from optsearch.registry_entries import SEARCHERS
+    from optsearch.searchers.registry import ENTRY_POINT_GROUP, searcher_rows
 
+    rows = searcher_rows()
     if args.json:
         print(
             json.dumps(
@@ -24,7 +24,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                     "unary": [u.name for u in UNARIES],
                     "binary": [b.name for b in BINARIES],
                     "named_rules": NAMED_RULES,
-                    "searchers": list(SEARCHERS),
+                    "searchers": [row["name"] for row in rows],
+                    "searcher_origins": rows,
                     "tasks": list(TASK_NAMES),
                 },
                 indent=2,
@@ -47,9 +48,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("Named rules:")
     for name, text in NAMED_RULES.items():
         print(f"  {name:14s} {text}")
-    print("Searchers:")
-    for name, entry in SEARCHERS.items():
-        print(f"  {name:14s} {entry.description}")
+    print(f"Searchers (also any module:attribute naming a Searcher subclass; plugins: entry points {ENTRY_POINT_GROUP!r}):")
+    for row in rows:
+        print(f"  {row['name']:14s} {row['description']}  [{row['origin']}: {row['target']}]")
     print("Tasks:")
     print("  " + ", ".join(TASK_NAMES))
     return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import io
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -52,28 +52,38 @@ def run_sb3(
     n_envs: int = 4,
     log_dir: Optional[str] = None,
     lease_wait_s: float = 0.0,
+    label: Optional[str] = None,
+    **algorithm_options: Any,
 ) -> SearchOutcome:
-    """Learn with the SB3 algorithm ``name`` until exactly ``budget`` rules are evaluated."""
+    """Learn with the SB3 algorithm ``name`` until exactly ``budget`` rules are evaluated.
+
+    ``algorithm_options`` (keyword arguments of the algorithm's class, such as ``ent_coef`` or
+    ``learning_rate``) replace optsearch's settings (:func:`~.algorithms.hyperparameters`);
+    ``policy_kwargs`` are merged into them. The run is recorded under ``label`` (``name`` when None).
+    """
     if budget < 1:
         raise ValueError(f"budget must be at least 1, got {budget}")
     module, class_name, policy = ALGORITHMS[name]
     algorithm = getattr(importlib.import_module(module), class_name)
-    run_id = run_id or default_run_id(name, seed, evaluator.task)
+    label = label if label is not None else name
+    run_id = run_id or default_run_id(label, seed, evaluator.task)
     store = evaluator.store
     with run_lease(store, run_id, wait_s=lease_wait_s):
-        store.start_run(run_id, name, seed, evaluator.task, budget, {"groups": groups, "n_envs": n_envs})
+        store.start_run(run_id, label, seed, evaluator.task, budget, {"groups": groups, "n_envs": n_envs})
         done_before = stored_proposals(store, run_id, budget)
         vec_env = BatchedRuleVecEnv(
             evaluator,
             n_envs=n_envs,
             groups=groups,
             eval_seed=seed,
-            searcher=name,
+            searcher=label,
             run_id=run_id,
             budget=budget - len(done_before),
             indices=[i for i in range(budget) if i not in done_before],
         )
         settings = hyperparameters(name, vec_env.space.length, n_envs)
+        policy_kwargs = {**settings.get("policy_kwargs", {}), **algorithm_options.pop("policy_kwargs", {})}
+        settings.update(algorithm_options, policy_kwargs=policy_kwargs)
         model = algorithm(policy, vec_env, seed=seed, device="cpu", verbose=0, **settings)
         blob = store.load_checkpoint(run_id, CHECKPOINT)
         if blob is not None:
@@ -96,4 +106,4 @@ def run_sb3(
             save()
         store.finish_run(run_id)
     results = sorted([*done_before.values(), *vec_env.results], key=lambda r: r.index if r.index is not None else -1)
-    return SearchOutcome(run_id, name, seed, tuple(results))
+    return SearchOutcome(run_id, label, seed, tuple(results))

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from optsearch.dsl import DSLOptimizer, Operand, compile_rule, parse
 from optsearch.evaluation.training import stacked as stacked_module
+from optsearch.evaluation.training.population import Member
 from optsearch.evaluation.training.child import ChildSpec, StackedChild, make_child
 from optsearch.evaluation.records import DIVERGED, HURDLE, NAN, OK, STATUSES, TIMEOUT, LRResult
 from optsearch.evaluation.tasks import get_task
@@ -115,11 +116,9 @@ def test_stacked_update_equals_dsl_optimizer_per_learning_rate():
     stacked = StackedChild(spec, len(lrs), seed=1)
     children = [stacked.copy(k) for k in range(len(lrs))]
     optimizers = [DSLOptimizer(c.parameters(), rule_text, lr=lr) for c, lr in zip(children, lrs)]
-    rule = compile_rule(parse(rule_text))
     params = list(stacked.parameters())
-    buffers = rule.init_buffers(params)
-    lr_vec = torch.tensor(lrs)
-    views = [lr_vec.view(-1, *([1] * (p.dim() - 1))) for p in params]
+    member = Member(compile_rule(parse(rule_text)), rule_text, lrs, rule_seed=0, device=torch.device("cpu"))
+    member.start(params)
     gen = torch.Generator().manual_seed(0)
     for step in range(1, 4):
         x = _input(spec, 16, seed=step)
@@ -128,8 +127,7 @@ def test_stacked_update_equals_dsl_optimizer_per_learning_rate():
         losses = F.cross_entropy(logits.permute(0, 2, 1), y[:, None].expand(-1, len(lrs)), reduction="none").mean(0)
         grads = torch.autograd.grad(losses.sum(), params)
         with torch.no_grad():
-            directions = rule.directions(params, list(grads), buffers, step=step)
-            stacked_module._apply(params, directions, views)
+            member.update(params, list(grads), step, total_steps=3)
         for child, opt in zip(children, optimizers):
             opt.zero_grad()
             F.cross_entropy(child(x), y).backward()

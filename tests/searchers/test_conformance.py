@@ -1,51 +1,105 @@
-"""Every registered searcher: exact budget, determinism, every proposal recorded, a best rule."""
+"""Every registered searcher passes the shipped conformance kit (:mod:`optsearch.testing`).
+
+One subclass of :class:`~optsearch.testing.SearcherConformance` per registered name, generated
+here, so a searcher added to the registry is covered without editing this file; the kit skips its
+ask/tell tests for push-style searchers (the Stable-Baselines3 agents).
+"""
 
 from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
 
 import pytest
 
 import optsearch.searchers  # noqa: F401  (registers the searchers)
-from optsearch.evaluation.config import EvalConfig
-from optsearch.evaluation.evaluator import Evaluator
-from optsearch.evaluation.store import ResultStore
 from optsearch.registry_entries import SEARCHERS
-from optsearch.searchers import run_named_search
+from optsearch.searchers.random_search import RandomSearch
+from optsearch.testing import SearcherConformance
 
-CONFIG = EvalConfig(task="quadratic", steps=40)
-BUDGET = 10
+pytest_plugins = ["pytester"]
 
-
-def search(name, store, seed=0, budget=BUDGET, run_id=None):
-    with Evaluator(CONFIG, store=store) as evaluator:
-        return run_named_search(name, evaluator, budget=budget, seed=seed, groups=2, run_id=run_id, batch_size=4)
+#: Searchers whose optional dependency is not installed here (their tests are skipped, not failed).
+OPTIONAL = {"tpe": "optuna", "nsga2": "optuna"}
 
 
-@pytest.mark.parametrize("name", list(SEARCHERS))
-class TestSearcherConformance:
-    def test_exact_budget_every_proposal_recorded_and_a_best_rule(self, name, tmp_path):
-        outcome = search(name, tmp_path / "s.sqlite", seed=1)
-        assert len(outcome.results) == BUDGET
-        with ResultStore(tmp_path / "s.sqlite") as store:
-            rows = store.results(run_id=outcome.run_id)
-            run = store.run(outcome.run_id)
-        assert len(rows) == BUDGET
-        assert {(r.searcher, r.seed, r.run_id) for r in rows} == {(name, 1, outcome.run_id)}
-        assert [r.fingerprint for r in rows] == [r.fingerprint for r in outcome.results]
-        assert run["finished_at"] is not None
-        best = outcome.best
-        assert best is not None and best.reward == max(r.reward for r in rows)
+def _class_name(name: str) -> str:
+    return "TestConformance_" + name.replace("-", "_")
 
-    def test_deterministic_under_a_seed_with_the_serial_evaluator(self, name, tmp_path):
-        first = search(name, tmp_path / "a.sqlite", seed=3)
-        second = search(name, tmp_path / "b.sqlite", seed=3)
-        assert [r.rule for r in first.results] == [r.rule for r in second.results]
 
-    def test_running_again_with_the_same_store_resumes_instead_of_repeating(self, name, tmp_path):
-        path = tmp_path / "s.sqlite"
-        partial = search(name, path, seed=2, budget=4, run_id="run")
-        resumed = search(name, path, seed=2, budget=BUDGET, run_id="run")
-        assert len(partial.results) == 4 and len(resumed.results) == BUDGET
-        with ResultStore(path) as store:
-            rows = store.results(run_id="run")
-        assert len(rows) == BUDGET  # the first four were not proposed again
-        assert [r.rule for r in rows[:4]] == [r.rule for r in partial.results]
+def _conformance_class(name: str) -> type:
+    attributes: dict = {"searcher": name, "__module__": __name__}
+    module = OPTIONAL.get(name)
+    if module is not None and importlib.util.find_spec(module) is None:
+        attributes["pytestmark"] = pytest.mark.skip(reason=f"{name!r} needs {module}, not installed")
+    return type(_class_name(name), (SearcherConformance,), attributes)
+
+
+for _name in SEARCHERS:
+    globals()[_class_name(_name)] = _conformance_class(_name)
+
+
+
+class TestConformanceOfASearcherClass(SearcherConformance):
+    """The kit takes a Searcher subclass itself."""
+
+    searcher = RandomSearch
+
+
+class TestConformanceOfAModuleAttribute(SearcherConformance):
+    """The kit takes ``"module:attribute"`` and passes ``options`` to the searcher."""
+
+    searcher = "optsearch.searchers.evolution:RegularizedEvolution"
+    options = {"population_size": 4, "sample_size": 2}
+
+
+BROKEN_SEARCHERS = '''
+import random
+
+from optsearch.searchers.random_search import RandomSearch
+from optsearch.testing import SearcherConformance
+
+
+class OneShort(RandomSearch):
+    name = "one-short"
+
+    def ask(self, n):
+        rules = super().ask(n)
+        return rules[:-1] if n > 1 else rules
+
+
+class Unseeded(RandomSearch):
+    name = "unseeded"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.rng = random.Random()
+
+
+class TestOneShort(SearcherConformance):
+    searcher = OneShort
+
+
+class TestUnseeded(SearcherConformance):
+    searcher = Unseeded
+'''
+
+
+def test_the_kit_fails_searchers_that_break_the_contract(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_broken=BROKEN_SEARCHERS)
+    # The tests that catch these two, and one each that they pass.
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-k", "ask or deterministic")
+    result.assert_outcomes(passed=3, failed=3)
+    failed = {report.nodeid.split("::", 1)[1] for report in result.reprec.getfailures()}  # type: ignore[attr-defined]
+    assert failed == {
+        "TestOneShort::test_accepts_rules_it_never_asked",
+        "TestOneShort::test_ask_returns_exactly_n_valid_rules",
+        "TestUnseeded::test_deterministic_under_a_seed_with_the_serial_evaluator",
+    }
+
+
+def test_importing_optsearch_imports_neither_pytest_nor_the_kit() -> None:
+    code = "import sys, optsearch, optsearch.searchers; print('pytest' in sys.modules, 'optsearch.testing' in sys.modules)"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.split() == ["False", "False"]

@@ -1,0 +1,46 @@
+"""How the evaluator groups a batch of trainings into populations (one stacked child per worker).
+
+A population of R rules trains as one stacked child (:func:`~.training.train_population`): one
+forward and backward pass serves every rule's copies, so each rule costs less than alone, and
+each rule's result is exactly its result alone. :func:`populations` splits a batch of trainings
+into groups of at most the population size, and into at least as many groups as there are
+workers, so that no worker idles while another trains a big population.
+
+The default sizes (:func:`default_population_size`) were chosen by measurement
+(``benchmarks/bench_population.py``, table in ``benchmarks/README.md``).
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["CPU_POPULATION_SIZE", "CUDA_POPULATION_SIZE", "default_population_size", "populations"]
+
+#: Rules per population on a CPU worker (one thread): see ``benchmarks/README.md``.
+CPU_POPULATION_SIZE = 8
+
+#: Rules per population on a GPU: a batch's every training in one stack per worker (the stacked
+#: child of the default task takes well under 1 GiB per 100 rules, so memory does not bound it).
+CUDA_POPULATION_SIZE = 1024
+
+
+def default_population_size(device: str) -> int:
+    """The population size for ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...)."""
+    return CPU_POPULATION_SIZE if device.split(":")[0] == "cpu" else CUDA_POPULATION_SIZE
+
+
+def populations(count: int, size: int, workers: int) -> list[list[int]]:
+    """Split the indices ``0 … count-1`` into consecutive, balanced groups of at most ``size``,
+    at least ``min(workers, count)`` of them (so every worker gets one)."""
+    if count <= 0:
+        return []
+    if size < 1 or workers < 1:
+        raise ValueError(f"population size and workers must be at least 1, got {size} and {workers}")
+    groups = max(math.ceil(count / size), min(workers, count))
+    base, extra = divmod(count, groups)
+    out, start = [], 0
+    for number in range(groups):
+        length = base + (1 if number < extra else 0)
+        out.append(list(range(start, start + length)))
+        start += length
+    return out
