@@ -17,6 +17,7 @@ from optsearch.commands import compare, evaluate, search, transfer, vocabulary
 from optsearch.dsl import ParseError, TokenError
 from optsearch.evaluation.tasks.cifar10 import DownloadError
 from optsearch.evaluation.store import StoreError
+from optsearch.extras import OptionalDependencyError
 
 __all__ = ["DESCRIPTION", "EXIT_USAGE", "USER_ERRORS", "UsageError", "build_parser", "main"]
 
@@ -51,6 +52,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     FileNotFoundError,
     StoreError,
     DownloadError,
+    OptionalDependencyError,
 )
 
 

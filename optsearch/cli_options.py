@@ -8,7 +8,8 @@
   :func:`output_folder`, :func:`eval_config`, :func:`check_searcher`, :func:`searcher_list`,
   :func:`searcher_options` (``--option key=value``).
 - :func:`with_overrides`: a config's defaults merged with the options the user gave.
-- :func:`add_backend_options`: ``--backend``/``--workers`` (and ``--address``) for a command.
+- :func:`add_backend_options`: ``--backend``/``--workers`` (and ``--address``) for a command;
+  :func:`add_training_options`: ``--population-size`` and ``--device``.
 
 Nothing here imports SB3, Ray, matplotlib, scikit-learn or SciPy: ``optsearch list`` starts fast.
 """
@@ -106,6 +107,18 @@ def add_backend_options(parser: argparse.ArgumentParser, default: str, *, addres
         parser.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
 
 
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """``--population-size`` and ``--device``: how a worker trains the children."""
+    parser.add_argument(
+        "--population-size",
+        type=positive_int,
+        default=None,
+        help="rules trained together as one stacked child per worker; 1: one at a time "
+        "(default: 8 on the CPU, 1024 on a GPU; a rule's result is the same either way)",
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+
+
 # ------------------------------------------------------------------------------------------------
 # checks
 # ------------------------------------------------------------------------------------------------
@@ -135,16 +148,31 @@ def existing_store(path: str) -> str:
 
 
 def eval_config(
-    task: Optional[str], steps: Optional[int], *, screen: bool, hurdle: bool, lrs: Optional[tuple[float, ...]] = None
+    task: Optional[str],
+    steps: Optional[int],
+    *,
+    screen: bool,
+    hurdle: bool,
+    lrs: Optional[tuple[float, ...]] = None,
+    population_size: Optional[int] = None,
+    device: Optional[str] = None,
 ):
-    """The :class:`~optsearch.evaluation.config.EvalConfig` of ``task`` (the default task when None)."""
+    """The :class:`~optsearch.evaluation.config.EvalConfig` of ``task`` (the default task when None);
+    ``device`` is checked against this machine (``None``: CUDA when available)."""
     from optsearch.evaluation.config import EvalConfig
     from optsearch.evaluation.tasks import DEFAULT_TASK, TASKS
+    from optsearch.evaluation.training.device import device_name
 
     task = task or DEFAULT_TASK
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
-    return EvalConfig(task=task, steps=steps, lrs=lrs, screen=screen, hurdle=hurdle)
+    try:
+        device = device_name(device)
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
+    return EvalConfig(
+        task=task, steps=steps, lrs=lrs, screen=screen, hurdle=hurdle, population_size=population_size, device=device
+    )
 
 
 def _searchers() -> Any:

@@ -89,6 +89,8 @@ SETTINGS: dict[str, Setting] = {
     "data_dir": Setting(str, path=True),
     "store": Setting(str, path=True),
     "out": Setting(str, path=True),
+    "population_size": Setting(int, positive_int),
+    "device": Setting(str),
 }
 
 #: Keys a manifest writes for the record; read back, they are ignored.

@@ -70,12 +70,9 @@ SamplerSpec = Union[str, Callable[..., Any]]
 
 def _import_optuna(searcher: str) -> Any:
     """Optuna, or one clear ``ImportError`` saying how to install it."""
-    try:
-        import optuna
-    except ModuleNotFoundError as error:
-        if error.name not in (None, "optuna"):
-            raise  # Optuna is there but broken: its own error says why
-        raise ImportError(f"the {searcher!r} searcher needs Optuna: pip install 'optsearch[optuna]'") from None
+    from optsearch.extras import require
+
+    optuna = require("optuna", "optuna", f"the {searcher!r} searcher")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 

@@ -72,6 +72,15 @@ def test_eval_json_and_show(tmp_path, capsys):
     assert "adam" in capsys.readouterr().out
 
 
+def test_eval_population_size_and_device_give_the_same_numbers(capsys):
+    rewards = []
+    for extra in ([], ["--population-size", "1", "--device", "cpu"], ["--population-size", "4"]):
+        assert main(["eval", "powersign", "--task", "quadratic", "--steps", "50", "--json", "--baselines", *extra]) == 0
+        result = json.loads(capsys.readouterr().out)
+        rewards.append([result["reward"], *(b["reward"] for b in result["baselines"].values())])
+    assert rewards[0] == rewards[1] == rewards[2]
+
+
 def test_transfer_command_writes_its_table(tmp_path, capsys):
     out = tmp_path / "transfer"
     args = ["transfer", "powersign", "--task", "digits", "--steps", "20", "--seeds", "2", "--out", str(out), "--quiet"]

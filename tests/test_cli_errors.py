@@ -31,6 +31,12 @@ CASES = [
     # an address without the ray backend: rejected before anything connects
     ((*SEARCH, "--backend", "process", "--address", "1.2.3.4:6379"), "only for --backend ray", True),
     ((*COMPARE, "--address", "1.2.3.4:6379"), "only for --backend ray", False),
+    # the training device and the population size of eval, search and compare
+    ((*EVAL, "--device", "bogus"), "unknown device 'bogus'", True),
+    ((*SEARCH, "--device", "tpu"), "--device: unknown device 'tpu'", False),
+    pytest.param((*COMPARE, "--device", "cuda"), "CUDA is not available", False, marks=NO_CUDA),
+    ((*EVAL, "--population-size", "0"), "--population-size: must be from 1", False),
+    ((*SEARCH, "--population-size", "many"), "--population-size: expected a whole number", False),
     # transfer: task, model, device, numbers, output folder
     (("transfer", "adam", "--task", "nosuch"), "unknown task 'nosuch'", False),
     (("transfer", "adam", "--task", "quadratic"), "function task", False),

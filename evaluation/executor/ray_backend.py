@@ -18,13 +18,9 @@ from .outcome import ERROR, OK, JobOutcome, _check_time_limit, _describe, _retry
 
 
 def _import_ray():
-    try:
-        import ray  # noqa: PLC0415 - optional dependency, imported only for this backend
-    except ImportError as error:
-        raise ImportError(
-            "the 'ray' backend needs Ray, which is not installed: pip install 'optsearch[ray]'"
-        ) from error
-    return ray
+    from optsearch.extras import require
+
+    return require("ray", "ray", "the 'ray' backend")
 
 
 def _start_local_ray(ray, num_cpus: int) -> None:

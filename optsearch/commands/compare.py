@@ -19,6 +19,7 @@ from optsearch.cli_options import (
     MAX_SEED_RUNS,
     UsageError,
     add_backend_options,
+    add_training_options,
     check_backend,
     eval_config,
     groups,
@@ -58,6 +59,10 @@ def _resolved_settings(args: argparse.Namespace, compare, config) -> dict[str, A
     resolved = {}
     for name in SETTINGS:
         resolved[name] = next((getattr(s, name) for s in sources if getattr(s, name, None) is not None), None)
+    if resolved["population_size"] is None:
+        from optsearch.evaluation.populations import default_population_size
+
+        resolved["population_size"] = default_population_size(config.device)
     return resolved
 
 
@@ -91,7 +96,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 check_buildable(resolve_searcher(arm.searcher), arm.options, compare.groups)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    config = eval_config(args.task, args.steps, screen=True, hurdle=True, lrs=args.lrs)
+    config = eval_config(
+        args.task,
+        args.steps,
+        screen=True,
+        hurdle=True,
+        lrs=args.lrs,
+        population_size=args.population_size,
+        device=args.device,
+    )
     out = output_folder(args.out, "--out")
     store = args.store or str(out / "results.sqlite")
     args.store = store
@@ -153,6 +166,7 @@ def register(commands) -> None:
     compare.add_argument("--out", default=None, help=f"folder for the report and its manifest.toml (default: {DEFAULT_OUT})")
     compare.add_argument("--store", default=None, help="results store (default: OUT/results.sqlite; resumes)")
     add_backend_options(compare, PARALLEL_BACKEND, address=True)
+    add_training_options(compare)
     compare.set_defaults(backend=None)  # PARALLEL_BACKEND unless the file or the flag says otherwise
     compare.add_argument("--data-dir", default=None)
     compare.add_argument("--quiet", action="store_true")

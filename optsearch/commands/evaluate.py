@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from optsearch.cli_options import LRS_HELP, add_backend_options, eval_config, existing_store, learning_rates, positive_int, seed
+from optsearch.cli_options import (
+    LRS_HELP,
+    add_backend_options,
+    add_training_options,
+    eval_config,
+    existing_store,
+    learning_rates,
+    positive_int,
+    seed,
+)
 from optsearch.evaluation.executor import DEFAULT_BACKEND
 
 
@@ -42,7 +51,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from optsearch.evaluation.rule_eval import evaluate_rule
 
     expr = resolve_rule_argument(args.rule)
-    config = eval_config(args.task, args.steps, screen=args.screen, hurdle=args.hurdle, lrs=args.lrs)
+    config = eval_config(
+        args.task,
+        args.steps,
+        screen=args.screen,
+        hurdle=args.hurdle,
+        lrs=args.lrs,
+        population_size=args.population_size,
+        device=args.device,
+    )
     run = evaluate_rule(
         expr,
         config,
@@ -98,6 +115,7 @@ def register(commands) -> None:
     evaluate.add_argument("--download", action="store_true", help="download the dataset (CIFAR-10) if missing")
     evaluate.add_argument("--baselines", action="store_true", help="also evaluate adam, momentum and sgd")
     add_backend_options(evaluate, DEFAULT_BACKEND)
+    add_training_options(evaluate)
     evaluate.add_argument("--screen", action="store_true", help="apply the cheap screen first")
     evaluate.add_argument("--hurdle", action="store_true", help="apply the early hurdle")
     evaluate.set_defaults(handler=cmd_eval)

@@ -8,6 +8,7 @@ from optsearch.cli_options import (
     LRS_HELP,
     MAX_GROUPS,
     add_backend_options,
+    add_training_options,
     check_backend,
     eval_config,
     groups,
@@ -77,7 +78,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     check_backend(args)
     options = searcher_options(args.searcher, args.option, args.groups)
-    config = eval_config(args.task, args.steps, screen=not args.no_screen, hurdle=not args.no_hurdle, lrs=args.lrs)
+    config = eval_config(
+        args.task,
+        args.steps,
+        screen=not args.no_screen,
+        hurdle=not args.no_hurdle,
+        lrs=args.lrs,
+        population_size=args.population_size,
+        device=args.device,
+    )
     seed_rules = resolve_rule_list(args.seed_rules)  # a bad seed rule is rejected before any work
     with Evaluator(
         config, store=args.store, backend=args.backend, workers=args.workers, address=args.address, data_dir=args.data_dir
@@ -121,6 +130,7 @@ def register(commands) -> None:
     search.add_argument("--seed", type=seed, default=0, help="0 to 2**63 - 1")
     search.add_argument("--store", default="optsearch.sqlite", help="SQLite results store (resumes a run)")
     add_backend_options(search, PARALLEL_BACKEND, address=True)
+    add_training_options(search)
     search.add_argument("--groups", type=groups, default=3, help=f"5-token groups per rule (at most {MAX_GROUPS})")
     search.add_argument("--batch-size", type=positive_int, default=8, help="proposals per ask (ask/tell searchers)")
     search.add_argument("--lrs", type=learning_rates, default=None, help=LRS_HELP)

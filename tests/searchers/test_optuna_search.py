@@ -161,7 +161,7 @@ def test_tpe_concentrates_on_good_rules_where_random_search_does_not():
 def test_without_optuna_the_searcher_fails_with_one_line_saying_how_to_install_it(name, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now fails as if not installed
     factory = resolve_searcher(name).load_factory()  # resolving imports no Optuna
-    with pytest.raises(ImportError, match=rf"^the '{name}' searcher needs Optuna: pip install 'optsearch\[optuna\]'$") as error:
+    with pytest.raises(ImportError, match=rf"^the '{name}' searcher needs optuna, which is not installed: pip install 'optsearch\[optuna\]'$") as error:
         factory(groups=GROUPS, seed=0)
     assert error.value.__cause__ is None and error.value.__suppress_context__
 
@@ -169,3 +169,13 @@ def test_without_optuna_the_searcher_fails_with_one_line_saying_how_to_install_i
 def test_importing_the_module_imports_no_optuna():
     code = "import sys, optsearch.searchers.optuna_search; print('optuna' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_the_cli_without_optuna_says_so_in_one_line(monkeypatch, capsys):
+    from optsearch.cli import main
+
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    argv = ["search", "--searcher", "tpe", "--budget", "2", "--task", "quadratic", "--backend", "serial", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["optsearch: error: the 'tpe' searcher needs optuna, which is not installed: pip install 'optsearch[optuna]'"]
