@@ -38,9 +38,7 @@ from optsearch.evaluation.training.child import child_spec
 
 
 def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Best wall time of each function over ``repeats`` interleaved rounds (after one warm-up)."""
-    for fn in fns.values():
-        fn()
+    """Best wall time of each function over ``repeats`` interleaved rounds (the first one warms up too)."""
     times = {name: math.inf for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -114,7 +112,7 @@ def steady_flops(task, sizes: list[int], device: torch.device, repeats: int, thr
     d = task.defaults
     fpe = child_spec(task).flops_per_example()
     lrs = tuple(1e-5 * (1 + i) for i in range(len(d.lrs)))
-    steps = min(d.steps, 50)  # the difference of 2S and S steps: the steady state, without set-up
+    steps = min(d.steps, 25)  # the difference of 2S and S steps: the steady state, without set-up
 
     def train(size: int, n_steps: int) -> Callable[[], object]:
         def run() -> None:
@@ -141,7 +139,7 @@ def report(title: str, task, rules, sizes, device, repeats, threads, singles) ->
     times, counts = compare_sizes(task, rules, sizes, device, repeats, threads, singles)
     peak_fn, peak_flops = conv_peak(device)
     with torch_threads(threads):
-        peak = peak_flops / best_of({"peak": peak_fn}, repeats)["peak"]
+        peak = peak_flops / best_of({"peak": peak_fn}, repeats + 1)["peak"]
     flops = steady_flops(task, sizes, device, repeats, threads)
     base = counts[1] / times["population-1"]
     print(f"{title}: different rules on {task.name}, default protocol, conv peak {peak / 1e9:.1f} GFLOP/s")

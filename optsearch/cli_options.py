@@ -114,7 +114,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=None,
         help="rules trained together as one stacked child per worker; 1: one at a time "
-        "(default: 8 on the CPU, 1024 on a GPU; a rule's result is the same either way)",
+        "(default: 1 on the CPU, where stacking does not pay, 1024 on a GPU; a rule's result is the same either way)",
     )
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
 

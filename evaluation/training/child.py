@@ -189,7 +189,7 @@ class _StackedLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_stacked = torch.bmm(g, weight.reshape(k, n, positions * c))  # [K, B, S·c]
             fmt = torch.channels_last if ctx.h_channels_last else torch.contiguous_format
-            grad_h = torch.empty(ctx.h_shape, dtype=g.dtype, memory_format=fmt)
+            grad_h = torch.empty(ctx.h_shape, dtype=g.dtype, device=g.device, memory_format=fmt)
             grad_h.view(batch, k, c, positions).copy_(grad_stacked.view(k, batch, positions, c).permute(1, 0, 3, 2))
         if ctx.needs_input_grad[1]:
             grad_w = torch.bmm(g.transpose(1, 2), stacked).view(k, n, positions, c)

@@ -69,9 +69,10 @@ class Member:
         """Zero state and the learning rates for this member's slice ``params`` of the stack."""
         self.buffers = self.rule.init_buffers(params)
         self.lrs = torch.tensor(self.grid, dtype=params[0].dtype, device=params[0].device)
-        self._views(params)
+        self.set_views(params)
 
-    def _views(self, params: list[Tensor]) -> None:
+    def set_views(self, params: list[Tensor]) -> None:
+        """Per-parameter views of the learning rates that broadcast over ``params`` (this slice)."""
         k = len(self.alive)
         self.lr_views = [self.lrs.view(k, *([1] * (p.dim() - 1))) for p in params]
 
@@ -169,7 +170,7 @@ class _Stack:
                 params = [p.index_select(0, index) for p in self.params]
             self.params = params
             for member, (a, b) in zip(self.members, self.spans()):
-                member._views(self.slice(self.params, a, b))
+                member.set_views(self.slice(self.params, a, b))
         return keep
 
 

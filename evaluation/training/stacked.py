@@ -152,7 +152,8 @@ def train_population(
     if isinstance(task, str):
         task = get_task(task)
     protocol = _protocol(task, lrs, steps, batch_size, time_limit_s, divergence_factor, hurdle, halving)
-    where = torch.device("cpu" if device is None else device)
+    # Test functions are a few numbers: they always descend on the CPU (their noise generator is there).
+    where = torch.device("cpu" if device is None or task.is_function else device)
     setup_started = time.perf_counter()
     init_seed, data_seed, rule_seed = derived_seeds(seed)
     compiled: list[Union[UpdateRule, RuleFailure]] = []

@@ -161,8 +161,9 @@ def test_the_evaluator_sends_a_batch_as_populations_with_the_same_results_as_one
 
 def test_the_process_backend_trains_one_population_per_worker(tmp_path):
     batch = [resolve_rule(r) for r in BATCH[:4]]
-    with Evaluator(EvalConfig(task="quadratic", steps=100), backend="process", workers=2) as evaluator:
-        assert evaluator.population_size == default_population_size("cpu")
+    config = EvalConfig(task="quadratic", steps=100, population_size=8)
+    with Evaluator(config, backend="process", workers=2) as evaluator:
+        assert evaluator.executor.workers == 2 and populations(len(batch), 8, 2) == [[0, 1], [2, 3]]
         parallel = evaluator.evaluate(batch, seed=5)
     with Evaluator(EvalConfig(task="quadratic", steps=100, population_size=1)) as evaluator:
         serial = evaluator.evaluate(batch, seed=5)
