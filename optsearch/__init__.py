@@ -17,7 +17,7 @@ from typing import Any
 
 from ._gymnasium_hook import ENV_ID, install
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _EXPORTS = {
     "DSLOptimizer": "optsearch.dsl",

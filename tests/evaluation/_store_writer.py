@@ -1,10 +1,12 @@
 """A process that writes results to a store in a loop (used by test_store.py; not collected).
 
-usage: python _store_writer.py STORE RUN_ID COUNT [GO_FILE]
+usage: python _store_writer.py STORE RUN_ID COUNT [GO_FILE [WRITERS]]
 
 Writes COUNT results (forever when COUNT < 0) with run_id RUN_ID and prints ``<row id> <i>`` after
 each committed one (flushed at once), so that the parent knows which rows are durable. With GO_FILE
-it prints ``ready`` and waits for that file to exist before opening the store (to start several writers together).
+it prints ``ready`` and waits for that file to exist before opening the store (to start several writers together);
+with WRITERS too, after its first committed row it waits until WRITERS writers have committed one
+(marker files beside GO_FILE), so the writers' rows surely interleave however the OS schedules them.
 Every 50th result it also saves a checkpoint, to mix the kinds of write.
 """
 
@@ -42,6 +44,13 @@ def result(run_id: str, i: int) -> EvalResult:
     )
 
 
+def _wait_for_peers(go_file: str, run_id: str, writers: int) -> None:
+    open(f"{go_file}.{run_id}", "w").close()
+    folder, prefix = os.path.split(go_file)
+    while sum(name.startswith(prefix + ".") for name in os.listdir(folder or ".")) < writers:
+        time.sleep(0.005)
+
+
 def main() -> None:
     path, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if len(sys.argv) > 4:
@@ -54,6 +63,8 @@ def main() -> None:
         while count < 0 or i < count:
             row_id = store.record(result(run_id, i))
             print(row_id, i, flush=True)
+            if i == 0 and len(sys.argv) > 5:
+                _wait_for_peers(sys.argv[4], run_id, int(sys.argv[5]))
             if i % 50 == 49:
                 store.save_checkpoint(run_id, "state", str(i).encode() * 100)
             i += 1

@@ -359,7 +359,7 @@ def test_two_processes_write_one_store_at_once(tmp_path):
     go = tmp_path / "go"
     writers = [
         subprocess.Popen(
-            [sys.executable, str(WRITER), str(path), f"writer-{k}", "200", str(go)],
+            [sys.executable, str(WRITER), str(path), f"writer-{k}", "200", str(go), "2"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -385,7 +385,8 @@ def test_two_processes_write_one_store_at_once(tmp_path):
             assert store.load_checkpoint(f"writer-{k}", "state") == b"199" * 100
         ids = [row["id"] for row in store.rows_json()]
         assert len(set(ids)) == 400
-    # The writes really interleaved (both ran at once), judging by the row ids of each writer.
+    # The writes really interleaved (both ran at once: each waited for the other's first row
+    # before its second), judging by the row ids of each writer.
     reported = [[int(line.split()[0]) for line in out.splitlines()[:-1]] for out, _ in outputs]
     assert min(reported[1]) < max(reported[0]) and min(reported[0]) < max(reported[1])
 
