@@ -132,7 +132,7 @@ def write_summary(data: ComparisonData, out_dir: Path, *, reference: str = "rand
         f"# Search strategies compared{f' on {data.task}' if data.task else ''}",
         "",
         f"| searcher | seeds | held-out IQM [95 % CI] | P(improvement) vs {reference} [95 % CI] | compute | "
-        "proposals | unique trainings | cache-hit share | search-best IQM | best final rule |",
+        "proposals per run | trainings (all seeds) | cache-hit share | search-best IQM | best final rule |",
         "|" + "---|" * 10,
     ]
     for row in rows:
