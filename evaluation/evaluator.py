@@ -30,7 +30,7 @@ from optsearch.dsl import Expr, canonical, fingerprint
 from .config import FLOOR_REWARD, EvalConfig
 from .executor import DEFAULT_BACKEND, Executor, make_executor
 from .jobs import PopulationJob, failure_outcome, run_population_job
-from .populations import default_population_size, populations
+from .populations import populations, resolve_population_size
 from .records import ERROR, SCREENED, EvalResult, Outcome, Proposal
 from .screen import SCREEN_COST, screen_rule
 from .store import Store, StoreError, open_store
@@ -60,14 +60,12 @@ class Evaluator:
         from .training.device import device_name
 
         task = get_task(config.task, data_dir=data_dir)  # fails early, with a clear message
-        if config.population_size is not None and config.population_size < 1:
-            raise ValueError(f"population_size must be at least 1, got {config.population_size}")
         config = replace(config, device=device_name(config.device))
         self.config = config.with_task_defaults(task.defaults)
         self.config_hash = self.config.config_hash()
         assert self.config.device is not None
         #: Rules trained together as one stacked child per worker (see :mod:`.populations`).
-        self.population_size = self.config.population_size or default_population_size(self.config.device)
+        self.population_size = resolve_population_size(self.config.population_size, self.config.device)
         self.data_dir = data_dir
         self.store: Store = open_store(store)
         self._owns_executor = not isinstance(backend, Executor)
@@ -198,25 +196,19 @@ class Evaluator:
         chance one by one, so one rule that kills its process harms no other.
         """
         groups = populations(len(rules), self.population_size, self.executor.workers)
-        alone: list[int] = []
-        for number, finished in self.executor.run(run_population_job, [self._population(rules, g, seed) for g in groups]):
-            group = groups[number]
-            if finished.ok:
-                for index, outcome in zip(group, finished.value):
-                    finish(index, outcome)
-            elif len(group) > 1:
-                alone.extend(group)
-            else:
-                for index in group:
-                    finish(index, failure_outcome(str(finished.error), finished.wall_s, finished.kind))
-        for number, finished in self.executor.run(run_population_job, [self._population(rules, [i], seed) for i in alone]):
-            if finished.ok:
-                finish(alone[number], finished.value[0])
-            else:
-                finish(alone[number], failure_outcome(str(finished.error), finished.wall_s, finished.kind))
-
-    def _population(self, rules: list[str], group: list[int], seed: int) -> PopulationJob:
-        return PopulationJob(tuple(rules[i] for i in group), self.config, seed, self.data_dir)
+        while groups:
+            jobs = [PopulationJob(tuple(rules[i] for i in group), self.config, seed, self.data_dir) for group in groups]
+            alone: list[list[int]] = []
+            for number, finished in self.executor.run(run_population_job, jobs):
+                group = groups[number]
+                if finished.ok:
+                    for index, outcome in zip(group, finished.value):
+                        finish(index, outcome)
+                elif len(group) > 1:
+                    alone += [[index] for index in group]
+                else:
+                    finish(group[0], failure_outcome(str(finished.error), finished.wall_s, finished.kind))
+            groups = alone
 
     def _proposal(
         self,

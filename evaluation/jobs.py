@@ -1,7 +1,7 @@
-"""The units of work a worker runs: train one rule's children (:class:`TrainJob`), or a
-population of rules as one stacked child (:class:`PopulationJob`), on one task.
+"""The unit of work a worker runs: train a population of rules (one or more) as one stacked
+child on one task (:class:`PopulationJob`), hurdle and halving included.
 
-Top-level and picklable, so the ``process`` (spawn) and ``ray`` backends can import them. Tasks
+Top-level and picklable, so the ``process`` (spawn) and ``ray`` backends can import it. Tasks
 are loaded once per worker process, moved to the training device once, and kept.
 """
 
@@ -16,16 +16,6 @@ from optsearch.dsl import parse
 
 from .config import FLOOR_REWARD, EvalConfig
 from .records import DIVERGED, ERROR, HURDLE, NAN, OK, TIMEOUT, LRResult, Outcome, Status
-
-
-@dataclass(frozen=True)
-class TrainJob:
-    """Train ``rule`` (text) on ``task`` with the resolved ``config`` and ``seed``."""
-
-    rule: str
-    config: EvalConfig
-    seed: int
-    data_dir: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -46,8 +36,7 @@ def _load_task(name: str, data_dir: Optional[str], device: str = "cpu"):
     from .tasks import get_task
     from .training.problems import task_on
 
-    task = get_task(name, data_dir=data_dir)
-    return task if device == "cpu" else task_on(task, torch.device(device))
+    return task_on(get_task(name, data_dir=data_dir), torch.device(device))
 
 
 def aggregate(per_lr: tuple[LRResult, ...], floor: float) -> tuple[Status, float, Optional[float], float, float]:
@@ -99,25 +88,11 @@ def _train(rules: tuple[str, ...], config: EvalConfig, seed: int, data_dir: Opti
     )
 
 
-def run_train_job(job: TrainJob) -> Outcome:
-    """Train the rule at every learning rate of the grid, with the early hurdle if enabled.
-
-    Raises :class:`~.training.RuleFailure` when the rule raises (the executor records the error).
-    """
-    from .training import RuleFailure
-
-    start = time.perf_counter()
-    (result,) = _train((job.rule,), job.config, job.seed, job.data_dir)
-    if isinstance(result, RuleFailure):
-        raise result
-    return _outcome(result, job.config, time.perf_counter() - start)
-
-
 def run_population_job(job: PopulationJob) -> list[Outcome]:
-    """Train the rules as one population; one outcome per rule, each what :func:`run_train_job` gives alone.
+    """Train the rules as one population; one outcome per rule, each what the rule gets alone.
 
-    A rule that raises gets the outcome the executor gives a raising job (``error``, the floor,
-    ``"error: RuleFailure: ..."``), and the others are unaffected. Each rule's ``wall_s`` is the
+    A rule that raises gets the outcome the executor gives a job that raises (``error``, the
+    floor, ``"error: RuleFailure: ..."``: :func:`failure_outcome`), and the others are unaffected. Each rule's ``wall_s`` is the
     population's wall time divided by its size.
     """
     from .training import RuleFailure

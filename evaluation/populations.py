@@ -1,8 +1,8 @@
 """How the evaluator groups a batch of trainings into populations (one stacked child per worker).
 
 A population of R rules trains as one stacked child (:func:`~.training.train_population`): one
-forward and backward pass serves every rule's copies, so each rule costs less than alone, and
-each rule's result is exactly its result alone. :func:`populations` splits a batch of trainings
+forward and backward pass serves every rule's copies (which pays where a step is launch-bound,
+on a GPU), and each rule's result is exactly its result alone. :func:`populations` splits a batch of trainings
 into groups of at most the population size, and into at least as many groups as there are
 workers, so that no worker idles while another trains a big population.
 
@@ -14,8 +14,15 @@ a CPU worker, where stacking more rules does not make a copy cheaper, and whole 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
-__all__ = ["CPU_POPULATION_SIZE", "CUDA_POPULATION_SIZE", "default_population_size", "populations"]
+__all__ = [
+    "CPU_POPULATION_SIZE",
+    "CUDA_POPULATION_SIZE",
+    "default_population_size",
+    "populations",
+    "resolve_population_size",
+]
 
 #: Rules per population on a CPU worker (one thread): one. Measured with
 #: ``benchmarks/bench_population.py`` (16 different rules, mnist1d, default protocol, 1 thread,
@@ -35,6 +42,15 @@ CUDA_POPULATION_SIZE = 1024
 def default_population_size(device: str) -> int:
     """The population size for ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...)."""
     return CPU_POPULATION_SIZE if device.split(":")[0] == "cpu" else CUDA_POPULATION_SIZE
+
+
+def resolve_population_size(requested: Optional[int], device: str) -> int:
+    """``requested`` (at least 1), or the default for ``device`` when it is ``None``."""
+    if requested is None:
+        return default_population_size(device)
+    if requested < 1:
+        raise ValueError(f"population_size must be at least 1, got {requested}")
+    return requested
 
 
 def populations(count: int, size: int, workers: int) -> list[list[int]]:

@@ -147,9 +147,7 @@ def resolve_searcher(spec: str) -> SearcherEntry:
     origin = f"entry point of {_distribution(point)}"
     try:
         obj = point.load()
-    except ImportError as error:
-        raise ValueError(f"cannot load searcher {spec!r} ({point.value}, {origin}): {error}") from None
-    except AttributeError as error:
+    except (ImportError, AttributeError) as error:
         raise ValueError(f"cannot load searcher {spec!r} ({point.value}, {origin}): {error}") from None
     return _entry_of(obj, spec, origin, point.value)
 

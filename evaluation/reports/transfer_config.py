@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-
 from ..tasks import LR_GRID, Task, spec_for
 from ..training.loop import DIVERGENCE_FACTOR
 from ..training.models import parse_model_name

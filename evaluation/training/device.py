@@ -6,7 +6,7 @@ from typing import Optional, Union
 
 import torch
 
-__all__ = ["default_device", "resolve_device"]
+__all__ = ["default_device", "device_name", "resolve_device"]
 
 
 def default_device() -> str:

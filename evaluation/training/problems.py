@@ -44,7 +44,7 @@ def stacked_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 def task_on(task: Task, device: torch.device) -> Task:
-    """``task`` with its data splits on ``device`` (moved once; see :func:`~optsearch.evaluation.jobs.load_task`)."""
+    """``task`` with its data splits on ``device`` (``task`` itself when they are there already)."""
     if task.train is None or task.train.x.device == device:
         return task
     moved = {
@@ -75,7 +75,7 @@ class ChildProblem:
         device: torch.device = torch.device("cpu"),
     ):
         assert task.train is not None and task.val is not None and task.test is not None
-        self.task = task if device.type == "cpu" else task_on(task, device)
+        self.task = task_on(task, device)
         self.model = StackedChild(child_spec(task), copies, seed=init_seed).to(device)
         self.model.train()
         self.params = list(self.model.parameters())

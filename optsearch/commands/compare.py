@@ -52,6 +52,7 @@ def _experiment_arms(args: argparse.Namespace):
 def _resolved_settings(args: argparse.Namespace, compare, config) -> dict[str, Any]:
     """Every experiment-file key with the value this run uses: given, else the comparison's
     default, else the evaluation's (the task's defaults filled in)."""
+    from optsearch.evaluation.populations import resolve_population_size
     from optsearch.evaluation.tasks import DEFAULTS
     from optsearch.experiment import SETTINGS
 
@@ -59,10 +60,7 @@ def _resolved_settings(args: argparse.Namespace, compare, config) -> dict[str, A
     resolved = {}
     for name in SETTINGS:
         resolved[name] = next((getattr(s, name) for s in sources if getattr(s, name, None) is not None), None)
-    if resolved["population_size"] is None:
-        from optsearch.evaluation.populations import default_population_size
-
-        resolved["population_size"] = default_population_size(config.device)
+    resolved["population_size"] = resolve_population_size(resolved["population_size"], config.device)
     return resolved
 
 

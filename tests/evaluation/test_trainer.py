@@ -315,12 +315,12 @@ def test_successive_halving_keeps_the_best_rates_and_they_train_exactly_as_alone
 
 def test_successive_halving_cost_counts_copy_steps():
     from optsearch.evaluation.config import EvalConfig
-    from optsearch.evaluation.jobs import TrainJob, run_train_job
+    from optsearch.evaluation.jobs import PopulationJob, run_population_job
 
     config = EvalConfig(task="quadratic", lrs=HALF_DECADES, halving=((0.25, 3),), screen=False, hurdle=False)
     config = config.with_task_defaults(get_task("quadratic").defaults)
     assert config.full_copy_steps == 9 * 100 + 3 * 300
-    outcome = run_train_job(TrainJob("adam", config, 0))
+    (outcome,) = run_population_job(PopulationJob(("adam",), config, 0))
     assert outcome.cost == pytest.approx(1.0) and outcome.reward > 0.5
     with pytest.raises(ValueError, match="halving rung"):
         EvalConfig(task="quadratic", halving=((1.5, 2),)).with_task_defaults(get_task("quadratic").defaults)
