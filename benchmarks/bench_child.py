@@ -32,10 +32,12 @@ from optsearch.evaluation.training import torch_threads, train_rule
 from optsearch.evaluation.training.child import child_spec
 
 
-def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Best wall time of each function over ``repeats`` interleaved rounds (after one warm-up)."""
-    for fn in fns.values():
-        fn()
+def best_of(fns: dict[str, Callable[[], object]], repeats: int, *, warm_up: bool = True) -> dict[str, float]:
+    """Best wall time of each function over ``repeats`` interleaved rounds (after one warm-up
+    round unless ``warm_up`` is false: then the first round warms up too)."""
+    if warm_up:
+        for fn in fns.values():
+            fn()
     times = {name: float("inf") for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -45,15 +47,18 @@ def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, flo
     return times
 
 
-def conv_peak() -> tuple[Callable[[], object], float]:
-    n, c, hw = 32, 128, 32
-    x = torch.randn(n, c, hw, hw).contiguous(memory_format=torch.channels_last).requires_grad_()
-    w = torch.randn(c, c, 3, 3, requires_grad=True)
-    grad = torch.randn(n, c, hw, hw).contiguous(memory_format=torch.channels_last)
+def conv_peak(device: torch.device = torch.device("cpu")) -> tuple[Callable[[], object], float]:
+    """Forward + backward of a large channels_last conv2d: the device's practical conv peak."""
+    n, c, hw = (32, 128, 32) if device.type == "cpu" else (256, 256, 64)
+    x = torch.randn(n, c, hw, hw, device=device).contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(c, c, 3, 3, device=device, requires_grad=True)
+    grad = torch.randn(n, c, hw, hw, device=device).contiguous(memory_format=torch.channels_last)
 
     def run() -> None:
         for _ in range(2):
             F.conv2d(x, w, padding=1).backward(grad)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     return run, 2 * 3 * 2 * n * hw * hw * c * c * 9
 
@@ -65,13 +70,17 @@ def measure(task_name: str, threads: int, repeats: int, steps_arg) -> dict[str, 
     k = len(d.lrs)
     fpe = spec.flops_per_example()  # forward FLOPs of one copy on one example
     steps = steps_arg or d.steps
-    steady_lrs = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4)[:k]  # no copy diverges: all K train every step
-    quiet_lrs = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)[:k]
+    # K rates each (the grid has 9 since the half-decade grid; these tuples once had 5, which
+    # left the "K copies" of the figures at 5 and the one-by-one sum short of its rates)
+    steady_lrs = tuple(1e-5 * 2 ** (i / 2) for i in range(k))  # up to 1.6e-4: no copy diverges, all K train every step
+    quiet_lrs = tuple(1e-5 * 100 ** (i / max(1, k - 1)) for i in range(k))  # 1e-5 … 1e-3
     last: dict[str, tuple] = {}
 
-    def train(label: str, n_steps: int, lrs) -> Callable[[], object]:
+    def train(label: str, n_steps: int, lrs, halving=()) -> Callable[[], object]:
+        """``halving=()`` keeps every copy training (the FLOP counts assume it); ``None``: the task's."""
+
         def run() -> None:
-            last[label] = train_rule("adam", task, lrs=lrs, steps=n_steps, num_threads=threads)
+            last[label] = train_rule("adam", task, lrs=lrs, steps=n_steps, num_threads=threads, halving=halving)
 
         return run
 
@@ -81,7 +90,7 @@ def measure(task_name: str, threads: int, repeats: int, steps_arg) -> dict[str, 
             "peak": peak_fn,
             "short": train("short", steps, steady_lrs),
             "long": train("long", 2 * steps, steady_lrs),
-            "eval": train("eval", d.steps, d.lrs),
+            "eval": train("eval", d.steps, d.lrs, halving=None),
             "stacked": train("stacked", d.steps, quiet_lrs),
             **{f"single{i}": train(f"single{i}", d.steps, (lr,)) for i, lr in enumerate(quiet_lrs)},
             **{f"default{i}": train(f"default{i}", d.steps, (lr,)) for i, lr in enumerate(d.lrs)},

@@ -25,43 +25,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
+from bench_child import best_of, conv_peak  # this folder is on sys.path when the script runs
 
 from optsearch.dsl.library import PAPER_TABLE
 from optsearch.evaluation.tasks import DEFAULT_TASK, get_task
 from optsearch.evaluation.training import torch_threads, train_population
 from optsearch.evaluation.training.child import child_spec
-
-
-def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Best wall time of each function over ``repeats`` interleaved rounds (the first one warms up too)."""
-    times = {name: math.inf for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name] = min(times[name], time.perf_counter() - start)
-    return times
-
-
-def conv_peak(device: torch.device) -> tuple[Callable[[], object], float]:
-    """Forward + backward of a large channels_last conv2d: the device's practical conv peak."""
-    n, c, hw = (32, 128, 32) if device.type == "cpu" else (256, 256, 64)
-    x = torch.randn(n, c, hw, hw, device=device).contiguous(memory_format=torch.channels_last).requires_grad_()
-    w = torch.randn(c, c, 3, 3, device=device, requires_grad=True)
-    grad = torch.randn(n, c, hw, hw, device=device).contiguous(memory_format=torch.channels_last)
-
-    def run() -> None:
-        for _ in range(2):
-            F.conv2d(x, w, padding=1).backward(grad)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    return run, 2 * 3 * 2 * n * hw * hw * c * c * 9
 
 
 def paper_rules(count: int) -> list[str]:
@@ -97,7 +69,7 @@ def compare_sizes(task, rules: list[str], sizes: list[int], device: torch.device
         return run
 
     fns = {"population-1": train("population-1", 1), **{f"population-{s}": train(f"population-{s}", s) for s in sizes if s > 1}}
-    times = best_of(fns, repeats)
+    times = best_of(fns, repeats, warm_up=False)
     reference = last["population-1"]
     for label, results in last.items():
         n = min(len(results), len(reference))
@@ -128,7 +100,7 @@ def steady_flops(task, sizes: list[int], device: torch.device, repeats: int, thr
     for size in sizes:
         fns[f"short{size}"] = train(size, steps)
         fns[f"long{size}"] = train(size, 2 * steps)
-    times = best_of(fns, repeats)
+    times = best_of(fns, repeats, warm_up=False)
     return {
         size: steps * 3 * d.batch_size * len(lrs) * size * fpe / max(1e-9, times[f"long{size}"] - times[f"short{size}"])
         for size in sizes
@@ -139,7 +111,7 @@ def report(title: str, task, rules, sizes, device, repeats, threads, singles) ->
     times, counts = compare_sizes(task, rules, sizes, device, repeats, threads, singles)
     peak_fn, peak_flops = conv_peak(device)
     with torch_threads(threads):
-        peak = peak_flops / best_of({"peak": peak_fn}, repeats + 1)["peak"]
+        peak = peak_flops / best_of({"peak": peak_fn}, repeats)["peak"]
     flops = steady_flops(task, sizes, device, repeats, threads)
     base = counts[1] / times["population-1"]
     print(f"{title}: different rules on {task.name}, default protocol, conv peak {peak / 1e9:.1f} GFLOP/s")
