@@ -68,6 +68,17 @@ def test_a_population_gives_every_rule_exactly_its_result_alone(task_name, kwarg
     assert {OK, PRUNED} <= statuses and statuses & {"nan", "diverged"}  # copies left the stack
 
 
+def test_dropout_draws_the_same_mask_when_a_neighbours_copy_leaves_the_stack():
+    """adam's copy at rate 1 diverges at step 2 on mnist1d: the stack's gradients are gathered
+    anew then, with other strides than autograd's, and ``drop``'s mask must not follow them."""
+    task = get_task("mnist1d")
+    kwargs = dict(seed=0, steps=5, halving=(), time_limit_s=math.inf)
+    rule = "drop(g, 0.1) * exp(sign(g) * sign(m))"
+    together = train_population([rule, "adam"], task, **kwargs)
+    assert any(r.status == "diverged" and r.steps == 1 for r in together[1])
+    assert same(together[0], train_rule(rule, task, **kwargs))
+
+
 def test_the_order_of_the_population_does_not_matter(digits):
     kwargs = dict(steps=20, batch_size=32, seed=3, time_limit_s=math.inf)
     forward = train_population(MIXED[:6], digits, **kwargs)
