@@ -63,6 +63,10 @@ class Evaluator:
         config = replace(config, device=device_name(config.device))
         self.config = config.with_task_defaults(task.defaults)
         self.config_hash = self.config.config_hash()
+        #: The bench answering in place of the trainer when the task is a bench (see :mod:`.bench`).
+        self.bench, self._bench_mode = _bench_for(self.config)
+        if self.bench is not None and isinstance(backend, str):
+            backend, workers, address = "serial", None, None  # a lookup needs no workers
         assert self.config.device is not None
         #: Rules trained together as one stacked child per worker (see :mod:`.populations`).
         self.population_size = resolve_population_size(self.config.population_size, self.config.device)
@@ -114,7 +118,8 @@ class Evaluator:
 
     def _screen(self, expr: Expr, fp: str) -> bool:
         if fp not in self._screen_verdicts:
-            self._screen_verdicts[fp] = screen_rule(expr, rule_config=self.config.rule_config).passed
+            known = self.bench.screen_verdict(fp) if self.bench is not None else None
+            self._screen_verdicts[fp] = known if known is not None else screen_rule(expr, rule_config=self.config.rule_config).passed
         return self._screen_verdicts[fp]
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -181,7 +186,12 @@ class Evaluator:
             for duplicate in waiting[proposal.fingerprint][1:]:
                 results[duplicate] = self._remember(self._as_cache_hit(result, proposals[duplicate], time.perf_counter()))
 
-        self._train([rule for _, rule in jobs], seed, lambda number, outcome: finish(jobs[number][0], outcome))
+        if self.bench is not None:
+            for position, _ in jobs:
+                answer = self.bench.answer(exprs[position], proposals[position].fingerprint, seed, self._bench_mode)
+                finish(position, answer.outcome)
+        else:
+            self._train([rule for _, rule in jobs], seed, lambda number, outcome: finish(jobs[number][0], outcome))
         if self._write_error is not None:
             error, self._write_error = self._write_error, None
             error.results = list(results)
@@ -242,3 +252,19 @@ class Evaluator:
         """``hit``'s outcome for ``proposal``, at no cost."""
         outcome = replace(hit.outcome, cost=0.0, wall_s=time.perf_counter() - started)
         return EvalResult.of(proposal, outcome, cached=True)
+
+
+def _bench_for(config: EvalConfig):
+    """(the bench, its mode) when ``config``'s task is a bench, else (None, "")."""
+    from .tasks import spec_for
+
+    spec = spec_for(config.task)
+    if spec.bench is None:
+        return None, ""
+    from .bench.bench import BenchError, load_bench
+
+    bench = load_bench(spec.bench)
+    try:
+        return bench, bench.mode(config)
+    except BenchError as error:
+        raise ValueError(str(error)) from None

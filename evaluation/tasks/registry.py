@@ -34,6 +34,8 @@ class TaskSpec:
     defaults: TaskDefaults
     description: str
     download: Optional[Callable[[Path], object]] = None
+    #: For a bench task: the live task whose table and surrogate answer in place of training.
+    bench: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -61,6 +63,8 @@ HALF_DECADES: tuple[float, ...] = tuple(10 ** (e / 2) for e in range(-8, 1))
 HALVING: tuple[tuple[float, int], ...] = ((0.15, 3),)
 DATA_DIVERGENCE = 100.0
 
+DEFAULTS_MNIST1D = TaskDefaults(steps=200, batch_size=64, lrs=HALF_DECADES, time_limit_s=120.0, hurdle_threshold=0.2, halving=HALVING, divergence_factor=DATA_DIVERGENCE)
+
 SPECS: tuple[TaskSpec, ...] = (
     TaskSpec(
         "digits",
@@ -73,7 +77,7 @@ SPECS: tuple[TaskSpec, ...] = (
         "mnist1d",
         "sequence",
         load_mnist1d,
-        TaskDefaults(steps=200, batch_size=64, lrs=HALF_DECADES, time_limit_s=120.0, hurdle_threshold=0.2, halving=HALVING, divergence_factor=DATA_DIVERGENCE),
+        DEFAULTS_MNIST1D,
         "MNIST-1D (Greydanus 2020), 1-D signals of length 40, 10 classes",
     ),
     TaskSpec(
@@ -84,6 +88,14 @@ SPECS: tuple[TaskSpec, ...] = (
         TaskDefaults(steps=1000, batch_size=128, lrs=HALF_DECADES, time_limit_s=7200.0, hurdle_threshold=0.15, halving=HALVING, divergence_factor=DATA_DIVERGENCE),
         "CIFAR-10 (the paper's task), 32x32 colour images, 10 classes",
         download=cifar10.download_cifar10,
+    ),
+    TaskSpec(
+        "mnist1d-bench",
+        "sequence",
+        lambda spec: load_mnist1d(REGISTRY["mnist1d"]),
+        DEFAULTS_MNIST1D,
+        "NOS-Bench: mnist1d's rewards looked up in a table of real evaluations (a surrogate beyond it), milliseconds a rule",
+        bench="mnist1d",
     ),
     TaskSpec(
         "quadratic",

@@ -1,0 +1,1 @@
+"""The benchmark of update rules (NOS-Bench): a table of real evaluations and a surrogate, served as a task."""

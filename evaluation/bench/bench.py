@@ -1,0 +1,274 @@
+"""The bench: a table of real evaluations and a surrogate fit from it, answering as the live task would.
+
+A :class:`Bench` stands for one live task and protocol (``mnist1d`` with its default protocol). It
+answers two questions, for any rule:
+
+- :meth:`Bench.query` (``rule``, ``seed``): what the search protocol returns on that seed: the
+  screen exactly as live (the same function; its verdict is recorded in the table for known
+  rules), then, for a rule in the table, the **recorded** result of the table seed chosen from
+  the search seed (``seeds[seed % len(seeds)]``, so seeds 0, 1, 2 are the recorded seeds 0, 1, 2
+  themselves), and for any other rule the surrogate's seeded draw: the predicted mean plus the
+  predicted seed-to-seed spread times a standard normal drawn from (fingerprint, seed);
+- :meth:`Bench.expected` (``rule``): the expected search reward and the expected full-training
+  test accuracy at the validation-chosen rate: the mean over the table's seeds, or the
+  surrogate's mean. On the bench these are the held-out scores: the noise-free truth the live
+  held-out protocol estimates from a few seeds.
+
+**Few table seeds, many search seeds.** A tabulated rule has 3 (some 5) recorded seeds, so search
+seeds ``s`` and ``s + 3`` meet the same recorded draw of that rule. A comparison's searchers
+are still independent across seeds (each run's proposals follow its own seed), but the reward
+noise they meet is a fixed sample, as with NAS-Bench-101/201: a verdict on the bench is exact for
+*this* bench, and its intervals cover the searchers' variability on it, not a fresh draw of the
+live task's noise. Held-out scores are expectations, so they carry no evaluation noise at all.
+
+Every result names its provenance (``source``: ``"table"`` or ``"surrogate"``; in the evaluator's
+records, ``detail`` starts with ``bench:table`` or ``bench:surrogate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import statistics
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from optsearch.dsl import Expr, fingerprint, resolve_rule
+
+from ..config import FLOOR_REWARD, EvalConfig
+from ..records import HURDLE, OK, SCREENED, LRResult, Outcome, Status
+from ..screen import SCREEN_COST, screen_rule
+from .table import Table, TableRow, read_table
+
+Rule = Union[str, Expr]
+DATA_ROOT = Path(__file__).with_name("data")
+TABLE_SOURCE, SURROGATE_SOURCE = "table", "surrogate"
+
+
+class BenchError(ValueError):
+    """The bench cannot answer for this config (another protocol than the one it stands for)."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A rule's expected scores on the bench.
+
+    ``reward``: the expected search-protocol reward; ``test_acc``: the expected full-training test
+    accuracy at the validation-chosen rate; ``reward_std``: the seed-to-seed spread of the reward
+    (measured over ``seeds`` table seeds, or predicted); ``source``: ``"table"`` or ``"surrogate"``.
+    """
+
+    rule: str
+    fingerprint: str
+    reward: float
+    test_acc: float
+    reward_std: float
+    source: str
+    seeds: int
+    status: str = "ok"  # "screened": the rule never trains (its scores are the floor)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One query's answer: what the live search protocol returns for (rule, seed)."""
+
+    rule: str
+    fingerprint: str
+    seed: int
+    status: Status
+    reward: float
+    val_acc: float
+    test_acc: float
+    lr: Optional[float]
+    cost: float
+    wall_s: float
+    source: str
+    table_seed: Optional[int]
+    per_lr: tuple[LRResult, ...] = ()
+
+    @property
+    def outcome(self) -> Outcome:
+        """The evaluator's outcome for this answer (provenance in ``detail``)."""
+        where = f"bench:{self.source}" + (f" seed={self.table_seed}" if self.table_seed is not None else "")
+        return Outcome(self.status, self.reward, self.lr, self.val_acc, self.test_acc, self.per_lr, self.cost, self.wall_s, where)
+
+
+def _draw(fp: str, seed: int) -> float:
+    """A standard normal determined by (fingerprint, seed) alone."""
+    digest = hashlib.sha256(f"{fp}:{seed}".encode()).digest()
+    return float(np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal())
+
+
+class Bench:
+    """The bench of one live task: load it with :func:`load_bench`."""
+
+    def __init__(self, table: Table, name: str, folder: Optional[Path] = None):
+        self.table = table
+        self.folder = folder
+        self.name = name
+        protocol = table.protocol
+        self.live_task = protocol.live_task
+        self.config_hash = protocol.config_hash
+        self.heldout_config_hash = protocol.heldout_config_hash
+        self.trainer_version = protocol.trainer_version
+        self.content_hash = table.content_hash
+        self.rule_config = EvalConfig().rule_config
+        rows = [r for by_seed in table.rows.values() for r in by_seed.values() if r.trained]
+        self._hurdle_bar = float(protocol.config.get("hurdle_threshold") or 0.0)
+        self._costs = {
+            status: (statistics.fmean(r.cost for r in group), statistics.fmean(r.wall_s for r in group))
+            for status in (OK, HURDLE)
+            if (group := [r for r in rows if r.status == status])
+        }
+        self._expected: dict[str, Expected] = {}
+
+    # -- metadata --------------------------------------------------------------------------
+    @property
+    def size(self) -> dict:
+        """The table's coverage: rows, rules, trained rules by number of seeds, statuses."""
+        return dict(self.table.manifest.get("coverage", {}))
+
+    @property
+    def protocol(self) -> dict:
+        """The live task and protocol this bench stands for, and the table's content hash."""
+        p = self.table.protocol
+        return {
+            "bench": self.name,
+            "live_task": p.live_task,
+            "config_hash": p.config_hash,
+            "heldout_config_hash": p.heldout_config_hash,
+            "trainer_version": p.trainer_version,
+            "table_sha256": self.content_hash,
+        }
+
+    @cached_property
+    def best(self) -> Expected:
+        """The best known rule: the highest expected test accuracy among rules on ≥ 3 table seeds."""
+        candidates = [self._from_table(fp) for fp in self.table.trained_rules(min_seeds=3)]
+        return max(candidates, key=lambda e: (e.test_acc, e.reward))
+
+    # -- the protocol ------------------------------------------------------------------------
+    def mode(self, config: EvalConfig) -> str:
+        """``"search"`` for the search protocol, ``"full"`` for held-out full training, else :class:`BenchError`."""
+        live = replace(config, task=self.live_task, device="cpu")
+        digest = live.config_hash()
+        if digest == self.config_hash:
+            return "search"
+        if digest == self.heldout_config_hash:
+            return "full"
+        raise BenchError(
+            f"{self.name} stands for {self.live_task} with its default protocol (config {self.config_hash}, "
+            f"trainer {self.trainer_version}); this config (steps={config.steps}, batch_size={config.batch_size}, "
+            f"lrs={config.lrs}, screen={config.screen}, hurdle={config.hurdle}) is another one (config {digest})"
+        )
+
+    def screen_verdict(self, fp: str) -> Optional[bool]:
+        """The screen's verdict recorded in the table for ``fp`` (None when the rule is not there)."""
+        by_seed = self.table.rows.get(fp)
+        if not by_seed:
+            return None
+        return all(r.trained for r in by_seed.values())
+
+    def passes_screen(self, expr: Expr, fp: str) -> bool:
+        known = self.screen_verdict(fp)
+        return known if known is not None else screen_rule(expr, rule_config=self.rule_config).passed
+
+    # -- answers -----------------------------------------------------------------------------
+    def answer(self, expr: Expr, fp: str, seed: int, mode: str = "search") -> BenchResult:
+        """The result for a rule that passed the screen (the evaluator screens first)."""
+        if mode == "full":
+            e = self._expected_of(expr, fp)
+            cost, wall = self._costs.get(OK, (1.0, 0.0))
+            status = SCREENED if e.status == "screened" else OK
+            return BenchResult(str(expr), fp, seed, status, e.reward, e.reward, e.test_acc, None, cost, wall, e.source, None)
+        by_seed = self.table.rows.get(fp)
+        if by_seed and all(r.trained for r in by_seed.values()):
+            seeds = sorted(by_seed)
+            row = by_seed[seeds[seed % len(seeds)]]
+            return self._recorded(row, str(expr), seed)
+        return self._drawn(expr, fp, seed)
+
+    def query(self, rule: Rule, seed: int) -> BenchResult:
+        """What the live search protocol returns for ``rule`` on ``seed`` (screen included)."""
+        expr = resolve_rule(rule) if isinstance(rule, str) else rule
+        fp = fingerprint(expr, self.rule_config)
+        if not self.passes_screen(expr, fp):
+            source = TABLE_SOURCE if fp in self.table.rows else "screen"
+            return BenchResult(str(expr), fp, seed, SCREENED, FLOOR_REWARD, FLOOR_REWARD, FLOOR_REWARD, None, SCREEN_COST, 0.0, source, None)
+        return self.answer(expr, fp, seed)
+
+    def expected(self, rules: Union[Rule, Sequence[Rule]]) -> Union[Expected, list[Expected]]:
+        """The expected scores of one rule (text or :class:`Expr`), or of each of a list of rules."""
+        if isinstance(rules, (str, Expr)):
+            expr = resolve_rule(rules) if isinstance(rules, str) else rules
+            return self._expected_of(expr, fingerprint(expr, self.rule_config))
+        exprs = [resolve_rule(r) if isinstance(r, str) else r for r in rules]
+        return [self._expected_of(e, fingerprint(e, self.rule_config)) for e in exprs]
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _recorded(self, row: TableRow, rule: str, seed: int) -> BenchResult:
+        return BenchResult(rule, row.fingerprint, seed, row.status, row.reward, row.val_acc, row.test_acc, row.lr, row.cost, row.wall_s, TABLE_SOURCE, row.seed, row.per_lr)
+
+    def _drawn(self, expr: Expr, fp: str, seed: int) -> BenchResult:
+        mean, test, std = self._predict(expr, fp)
+        z = _draw(fp, seed)
+        reward = min(1.0, max(0.0, mean + std * z))
+        test_acc = min(1.0, max(0.0, test + std * z))
+        status = OK if reward >= self._hurdle_bar else HURDLE
+        cost, wall = self._costs.get(status, (1.0, 0.0))
+        return BenchResult(str(expr), fp, seed, status, reward, reward, test_acc, None, cost, wall, SURROGATE_SOURCE, None)
+
+    def _from_table(self, fp: str) -> Expected:
+        rows = list(self.table.rows[fp].values())
+        rewards = [r.reward for r in rows]
+        if not all(r.trained for r in rows):
+            return Expected(rows[0].rule, fp, FLOOR_REWARD, FLOOR_REWARD, 0.0, TABLE_SOURCE, len(rows), "screened")
+        std = statistics.stdev(rewards) if len(rewards) > 1 else 0.0
+        return Expected(rows[0].rule, fp, statistics.fmean(rewards), statistics.fmean(r.test_acc for r in rows), std, TABLE_SOURCE, len(rows))
+
+    def _expected_of(self, expr: Expr, fp: str) -> Expected:
+        if fp not in self._expected:
+            if fp in self.table.rows:
+                self._expected[fp] = replace(self._from_table(fp), rule=str(expr))
+            elif not self.passes_screen(expr, fp):
+                self._expected[fp] = Expected(str(expr), fp, FLOOR_REWARD, FLOOR_REWARD, 0.0, "screen", 0, "screened")
+            else:
+                mean, test, std = self._predict(expr, fp)
+                self._expected[fp] = Expected(str(expr), fp, mean, test, std, SURROGATE_SOURCE, 0)
+        return self._expected[fp]
+
+    @cached_property
+    def surrogate(self):
+        """The surrogate, fit on first use from the table's rules on ≥ 3 seeds (see :mod:`.model`)."""
+        from .model import fit_surrogate
+
+        return fit_surrogate(self.table, self.rule_config, self.folder)
+
+    def _predict(self, expr: Expr, fp: str) -> tuple[float, float, float]:
+        mean, test, std = self.surrogate.predict_rule(expr)
+        return float(mean), float(test), float(std) if math.isfinite(std) else 0.0
+
+
+_LOADED: dict[str, Bench] = {}
+
+
+def bench_names() -> tuple[str, ...]:
+    """The live tasks that have a bench shipped with optsearch."""
+    return tuple(sorted(p.name for p in DATA_ROOT.iterdir() if (p / "manifest.json").exists())) if DATA_ROOT.exists() else ()
+
+
+def load_bench(task: str = "mnist1d", folder: Optional[Union[str, Path]] = None) -> Bench:
+    """The bench of ``task`` (a live task such as ``"mnist1d"``, or its bench task ``"mnist1d-bench"``),
+    read from the package's data (or from ``folder``) once per process."""
+    live = task[: -len("-bench")] if task.endswith("-bench") else task
+    path = Path(folder) if folder is not None else DATA_ROOT / live
+    key = str(path.resolve())
+    if key not in _LOADED:
+        if folder is None and not (path / "manifest.json").exists():
+            raise BenchError(f"no bench for task {task!r}; benches: {', '.join(bench_names()) or 'none'}")
+        _LOADED[key] = Bench(read_table(path), f"{live}-bench", path)
+    return _LOADED[key]

@@ -1,0 +1,282 @@
+"""Build the table of the benchmark of update rules: real evaluations of a live task, kept as data.
+
+``build(store, plan)`` evaluates chosen rules on the table's seeds through the **ordinary**
+:class:`~optsearch.evaluation.evaluator.Evaluator` (same cache, screen, hurdle, store and
+backends as any search), so the table equals the live task it stands for by construction. Every
+result is in the store the moment it is final: an interrupted build started again resumes, the
+evaluations already done answering as cache hits (searcher runs resume by proposal index).
+
+The plan runs in stages, each ending with every screen-passing rule seen so far evaluated on all
+table seeds (:func:`fill`):
+
+1. ``named``: the named rules and the paper's table, on the table seeds and the noise seeds;
+2. ``trajectories``: every built-in searcher's runs, one per table seed (search seed = table seed),
+   so the table covers the regions searchers actually visit;
+3. ``random``: uniform random rules over 1, 2 and 3 groups, in chunks;
+4. ``mutations``: one-token mutations of the best rules found, for density near the top.
+
+A share of the screen-passing rules (chosen by fingerprint, so the choice never depends on the
+order of the build) is also evaluated on the noise seeds, to measure the seed-to-seed spread on
+more than three seeds. Seeds are never substituted: the coverage is what the store holds.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence, Union
+
+from optsearch.dsl import Expr, from_tokens, random_tokens, resolve_rule, to_tokens
+from optsearch.dsl.library import NAMED_RULES, PAPER_TABLE
+
+from ..config import EvalConfig
+from ..evaluator import Evaluator
+from ..records import ERROR, SCREENED, TIMEOUT, EvalResult
+from ..store import SQLiteStore, Store, open_store
+
+BUILDER = "bench-builder"
+#: Statuses that say nothing about a rule's training (never a reason to evaluate further seeds).
+NOT_TRAINED = (SCREENED, ERROR, TIMEOUT)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What the builder evaluates; the defaults are the shipped table's plan.
+
+    ``random_rules``: ``(groups, count)`` pairs, drawn in chunks of ``chunk`` rules per group count
+    in turn, so that an interrupted build has sampled every group count alike.
+    ``searchers``/``searcher_budget``/``searcher_groups``: the trajectories (one run per table seed).
+    ``mutations_top``/``mutations_per_rule``: the best rules by table mean, and their mutations.
+    ``noise_share``: the share of screen-passing rules also evaluated on ``noise_seeds``.
+    """
+
+    table_seeds: tuple[int, ...] = (0, 1, 2)
+    noise_seeds: tuple[int, ...] = (3, 4)
+    noise_share: float = 0.1
+    random_rules: tuple[tuple[int, int], ...] = ((1, 1500), (2, 6000), (3, 4500))
+    chunk: int = 250
+    searchers: tuple[str, ...] = ("random", "evolution", "gp", "reinforce", "tpe", "ppo")
+    searcher_budget: int = 200
+    searcher_groups: int = 2
+    mutations_top: int = 100
+    mutations_per_rule: int = 10
+    seed: int = 0
+    stages: tuple[str, ...] = ("named", "trajectories", "random", "mutations")
+
+    @property
+    def all_seeds(self) -> tuple[int, ...]:
+        return tuple(self.table_seeds) + tuple(self.noise_seeds)
+
+
+def in_noise_subset(fingerprint: str, share: float) -> bool:
+    """Whether a rule is one of the ``share`` of rules evaluated on the noise seeds too (by fingerprint)."""
+    return int(fingerprint[:8], 16) / 16**8 < share
+
+
+@dataclass
+class Builder:
+    """Runs a :class:`BuildPlan` against one evaluator (its store holds the table's rows)."""
+
+    evaluator: Evaluator
+    plan: BuildPlan = field(default_factory=BuildPlan)
+    batch: int = 64
+    log: Callable[[str], None] = print
+
+    def evaluate(self, exprs: Sequence[Expr], seed: int, source: str) -> list[EvalResult]:
+        """One result per rule on ``seed``: the stored one, else a new evaluation (so a resumed
+        build records nothing twice)."""
+        from optsearch.dsl import fingerprint
+
+        evaluator = self.evaluator
+        results: dict[int, EvalResult] = {}
+        todo: dict[str, list[int]] = {}
+        for i, expr in enumerate(exprs):
+            try:
+                fp = fingerprint(expr, evaluator.config.rule_config)
+            except Exception:  # not even probed: the evaluator records it as an error
+                fp = f"unprobed-{i}"
+            stored = evaluator.store.lookup(fp, evaluator.task, evaluator.config_hash, seed)
+            if stored is not None:
+                results[i] = stored
+            else:
+                todo.setdefault(fp, []).append(i)
+        firsts = [positions[0] for positions in todo.values()]
+        for start in range(0, len(firsts), self.batch):
+            part = firsts[start : start + self.batch]
+            batch = evaluator.evaluate([exprs[i] for i in part], seed=seed, searcher=f"bench-{source}", run_id=f"bench-{source}")
+            for i, result in zip(part, batch):
+                results[i] = result
+        for positions in todo.values():
+            for i in positions[1:]:
+                results[i] = results[positions[0]]
+        return [results[i] for i in range(len(exprs))]
+
+    def add(self, exprs: Sequence[Expr], source: str, *, all_seeds: bool = False) -> None:
+        """Evaluate ``exprs`` on the first table seed, then the screen-passing ones on the others."""
+        first = self.evaluate(exprs, self.plan.table_seeds[0], source)
+        passing = [e for e, r in zip(exprs, first) if r.status not in NOT_TRAINED or all_seeds]
+        self.fill_rules(passing, source, all_seeds=all_seeds)
+
+    def fill_rules(self, exprs: Sequence[Expr], source: str, *, all_seeds: bool = False) -> None:
+        for seed in self.plan.table_seeds[1:]:
+            self.evaluate(exprs, seed, source)
+        from optsearch.dsl import fingerprint
+
+        rule_config = self.evaluator.config.rule_config
+        noisy = exprs if all_seeds else [e for e in exprs if in_noise_subset(fingerprint(e, rule_config), self.plan.noise_share)]
+        for seed in self.plan.noise_seeds:
+            self.evaluate(noisy, seed, source)
+
+    def fill(self) -> None:
+        """Every rule the store holds for this protocol that trained on some seed, on every table seed."""
+        rows = self.evaluator.store.results(task=self.evaluator.task)
+        ours = [r for r in rows if r.config_hash == self.evaluator.config_hash]
+        trained: dict[str, str] = {}
+        for row in ours:
+            if row.status not in NOT_TRAINED:
+                trained.setdefault(row.fingerprint, row.rule)
+        self.fill_rules([resolve_rule(text) for text in trained.values()], "fill")
+
+    # -- the stages -------------------------------------------------------------------------
+    def named(self) -> None:
+        texts = dict.fromkeys(list(NAMED_RULES.values()) + [row.rule for row in PAPER_TABLE])
+        self.add([resolve_rule(t) for t in texts], "named", all_seeds=True)
+
+    def random(self) -> None:
+        rng = random.Random(self.plan.seed)
+        pools = {groups: [from_tokens(random_tokens(groups, rng)) for _ in range(count)] for groups, count in self.plan.random_rules}
+        longest = max((len(p) for p in pools.values()), default=0)
+        for start in range(0, longest, self.plan.chunk):
+            for groups, pool in pools.items():
+                part = pool[start : start + self.plan.chunk]
+                if part:
+                    started = time.perf_counter()
+                    self.add(part, f"random{groups}")
+                    self.log(f"random {groups} groups: {start + len(part)}/{len(pool)} ({time.perf_counter() - started:.0f} s)")
+
+    def trajectories(self) -> None:
+        from optsearch.searchers.driver import default_run_id
+        from optsearch.searchers.registry import resolve_searcher, run_named_search
+
+        for seed in self.plan.table_seeds:
+            for name in self.plan.searchers:
+                try:
+                    resolve_searcher(name).load_factory() if resolve_searcher(name).load_runner() is None else None
+                except ImportError as error:  # an optional searcher that is not installed
+                    self.log(f"trajectories: {name} skipped ({error})")
+                    continue
+                label = f"bench-{name}"
+                started = time.perf_counter()
+                run_named_search(
+                    name,
+                    self.evaluator,
+                    budget=self.plan.searcher_budget,
+                    seed=seed,
+                    groups=self.plan.searcher_groups,
+                    run_id=default_run_id(label, seed, self.evaluator.task),
+                    label=label,
+                )
+                self.log(f"trajectories: {name} seed {seed} ({time.perf_counter() - started:.0f} s)")
+        self.fill()
+
+    def mutations(self) -> None:
+        from optsearch.searchers.evolution import RegularizedEvolution
+
+        means = table_means(self.evaluator.store, self.evaluator.task, self.evaluator.config_hash, self.plan.table_seeds)
+        best = sorted(means.items(), key=lambda item: -item[1][1])[: self.plan.mutations_top]
+        children: dict[str, Expr] = {}
+        for rank, (_, (text, _)) in enumerate(best):
+            expr = resolve_rule(text)
+            groups = max(1, min(3, _groups_of(expr)))
+            try:
+                tokens = to_tokens(expr, groups)
+            except ValueError:
+                continue
+            mutator = RegularizedEvolution(groups=groups, seed=self.plan.seed + rank)
+            for _ in range(self.plan.mutations_per_rule):
+                child = from_tokens(mutator.mutate(tokens))
+                children.setdefault(str(child), child)
+        self.add(list(children.values()), "mutation")
+
+    def run(self) -> None:
+        for stage in self.plan.stages:
+            started = time.perf_counter()
+            getattr(self, stage)()
+            self.fill()
+            self.log(f"stage {stage} done ({time.perf_counter() - started:.0f} s)")
+
+
+def _groups_of(expr: Expr) -> int:
+    """The fewest groups whose token encoding holds ``expr`` (up to 3; 3 when none does)."""
+    for groups in (1, 2, 3):
+        try:
+            to_tokens(expr, groups)
+            return groups
+        except ValueError:
+            continue
+    return 3
+
+
+def table_means(store: Store, task: str, config_hash: str, seeds: Iterable[int]) -> dict[str, tuple[str, float]]:
+    """Fingerprint -> (rule text, mean reward) over the rules evaluated on every one of ``seeds``."""
+    wanted = set(seeds)
+    rewards: dict[str, dict[int, float]] = {}
+    texts: dict[str, str] = {}
+    for row in store.results(task=task):
+        if row.config_hash != config_hash or row.cached or row.status in (ERROR, TIMEOUT) or row.seed not in wanted:
+            continue
+        rewards.setdefault(row.fingerprint, {})[row.seed] = row.reward
+        texts.setdefault(row.fingerprint, row.rule)
+    return {fp: (texts[fp], sum(r.values()) / len(r)) for fp, r in rewards.items() if set(r) == wanted}
+
+
+def ingest(target: Store, sources: Sequence[Union[str, Path]], task: str, config_hash: str) -> int:
+    """Copy every final, non-cached result of ``task`` with ``config_hash`` from the ``sources``
+    stores into ``target`` (as runs ``ingested:<file name>``), skipping (rule, seed) pairs the
+    target already holds; returns how many rows were added. Results of another protocol are
+    never taken."""
+    from dataclasses import replace
+
+    from ..store.base import FINAL_STATUSES
+
+    added = 0
+    for path in sources:
+        source = open_store(str(path))
+        try:
+            for row in source.results(task=task):
+                if row.config_hash != config_hash or row.cached or row.status not in FINAL_STATUSES:
+                    continue
+                if target.lookup(row.fingerprint, task, config_hash, row.seed) is not None:
+                    continue
+                target.record(replace(row, run_id=f"ingested:{Path(path).name}", index=None, searcher=row.searcher or "ingested"))
+                added += 1
+        finally:
+            source.close()
+    return added
+
+
+def build(
+    store: Union[str, Path],
+    plan: BuildPlan = BuildPlan(),
+    *,
+    config: EvalConfig = EvalConfig(),
+    backend: str = "process",
+    workers: Optional[int] = None,
+    ingest_stores: Sequence[Union[str, Path]] = (),
+    from_table: bool = False,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Build (or resume) the table in the SQLite store at ``store``; ``from_table``: first copy the
+    shipped table's rows into it (so the build continues the table)."""
+    Path(store).parent.mkdir(parents=True, exist_ok=True)
+    with Evaluator(config, store=SQLiteStore(str(store)), backend=backend, workers=workers) as evaluator:
+        if from_table:
+            from .bench import load_bench
+            from .publish import restore_store
+
+            log(f"restored {restore_store(load_bench(evaluator.task).table, evaluator.store)} rows of the shipped table")
+        if ingest_stores:
+            log(f"ingested {ingest(evaluator.store, ingest_stores, evaluator.task, evaluator.config_hash)} results")
+        Builder(evaluator, plan, log=log).run()

@@ -1,0 +1,84 @@
+"""From results stores to the shipped table, and back.
+
+- :func:`live_protocol`: the protocol a bench of a live task stands for (its config hashes);
+- :func:`export_store`: the table (and the surrogate's features) from one or more stores of that
+  protocol: the table is a view over stores of the same config hash, so users' runs grow it;
+- :func:`restore_store`: the table's rows written back into a store, so that a build on a new
+  machine continues the shipped table instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Sequence, Union
+
+from ..config import TRAINER_VERSION, EvalConfig
+from ..records import EvalResult
+from ..reports.heldout import heldout_config
+from ..store import Store, open_store
+from ..tasks import get_task
+from .table import Protocol, Table, export_table, table_rows
+
+
+def live_protocol(task: str = "mnist1d", config: EvalConfig = EvalConfig()) -> tuple[EvalConfig, Protocol]:
+    """The resolved search config of ``task`` and the :class:`Protocol` a bench of it stands for."""
+    live = replace(config, task=task, device="cpu")
+    live = live.with_task_defaults(get_task(task).defaults)
+    resolved = {k: v for k, v in asdict(live).items() if k not in ("time_limit_s", "population_size")}
+    return live, Protocol(task, resolved, live.config_hash(), heldout_config(live).config_hash(), TRAINER_VERSION)
+
+
+def export_store(
+    stores: Sequence[Union[str, Path, Store]], folder: Union[str, Path], task: str = "mnist1d", *, with_features: bool = True
+) -> dict:
+    """Write the table of every final result of ``task``'s protocol in ``stores`` into ``folder``."""
+    from optsearch import __version__
+
+    _, protocol = live_protocol(task)
+    rows: dict = {}
+    for store in stores:
+        opened = open_store(str(store) if isinstance(store, Path) else store)
+        for fp, by_seed in table_rows(opened.results(task=task), task, protocol.config_hash).items():
+            for seed, row in by_seed.items():
+                rows.setdefault(fp, {}).setdefault(seed, row)
+    extra = {"optsearch": __version__, "exported": time.strftime("%Y-%m-%d", time.gmtime())}
+    manifest = export_table(rows, folder, protocol, extra)
+    if with_features:
+        from .model import write_features
+
+        write_features(Path(folder), Table(rows, protocol, manifest["table_sha256"], manifest), EvalConfig().rule_config)
+    return manifest
+
+
+def restore_store(table: Table, store: Store) -> int:
+    """Record every table row missing from ``store`` (as run ``bench-table``); returns how many."""
+    protocol = table.protocol
+    added = 0
+    for fp, by_seed in table.rows.items():
+        for seed, row in by_seed.items():
+            if store.lookup(fp, protocol.live_task, protocol.config_hash, seed) is not None:
+                continue
+            store.record(
+                EvalResult(
+                    rule=row.rule,
+                    canonical=row.canonical,
+                    fingerprint=fp,
+                    task=protocol.live_task,
+                    config_hash=protocol.config_hash,
+                    reward=row.reward,
+                    status=row.status,
+                    lr=row.lr,
+                    val_acc=row.val_acc,
+                    test_acc=row.test_acc,
+                    per_lr=row.per_lr,
+                    cost=row.cost,
+                    wall_s=row.wall_s,
+                    searcher=row.source,
+                    seed=seed,
+                    run_id="bench-table",
+                )
+            )
+            added += 1
+    return added

@@ -1,0 +1,83 @@
+"""``optsearch bench``: build, export and describe the benchmark of update rules (NOS-Bench).
+
+- ``bench build --store S``: evaluate the builder's plan on the live task through the ordinary
+  evaluator into the SQLite store ``S`` (resumable: run it again to continue); ``--ingest`` adds
+  the results of other stores of the same protocol, ``--from-table`` starts from the shipped table;
+- ``bench export --store S [S ...] --out DIR``: write the table (and the surrogate's features);
+- ``bench info``: the shipped bench's protocol, content hash, coverage and best known rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from optsearch.cli_options import UsageError, add_backend_options, existing_store, positive_int
+from optsearch.evaluation.executor import PARALLEL_BACKEND
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from optsearch.evaluation.bench.builder import BuildPlan, build
+
+    stages = tuple(s for s in (args.stages or "").split(",") if s) or BuildPlan().stages
+    unknown = [s for s in stages if s not in BuildPlan().stages]
+    if unknown:
+        raise UsageError(f"--stages: unknown stage {unknown[0]!r}; stages: {', '.join(BuildPlan().stages)}")
+    plan = BuildPlan(stages=stages, searcher_budget=args.searcher_budget)
+    if args.random_rules is not None:
+        groups = dict(plan.random_rules)
+        plan = BuildPlan(stages=stages, searcher_budget=args.searcher_budget, random_rules=tuple((g, args.random_rules * groups[g] // sum(groups.values())) for g in groups))
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:7.0f} s] {message}", flush=True)
+
+    ingest = [existing_store(path) for path in args.ingest or ()]
+    build(args.store, plan, backend=args.backend, workers=args.workers, ingest_stores=ingest, from_table=args.from_table, log=log)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from optsearch.evaluation.bench.publish import export_store
+
+    manifest = export_store([existing_store(path) for path in args.store], args.out, with_features=not args.no_features)
+    print(json.dumps(manifest["coverage"], indent=2))
+    print(f"wrote {args.out} (table sha256 {manifest['table_sha256'][:16]})")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from optsearch.evaluation.bench.bench import BenchError, load_bench
+
+    try:
+        bench = load_bench(args.task)
+    except BenchError as error:
+        raise UsageError(str(error)) from None
+    best = bench.best
+    info = {**bench.protocol, "size": bench.size, "best": {"rule": best.rule, "test_acc": best.test_acc, "reward": best.reward, "seeds": best.seeds}}
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def register(commands) -> None:
+    """Add ``bench`` (with ``build``, ``export``, ``info``) to the subparsers ``commands``."""
+    bench = commands.add_parser("bench", help="build, export and describe the benchmark of update rules (NOS-Bench)")
+    actions = bench.add_subparsers(dest="bench_command", required=True, parser_class=type(bench))
+    build = actions.add_parser("build", help="evaluate the builder's plan into a results store (resumable)")
+    build.add_argument("--store", required=True, help="the SQLite store the table's evaluations go into")
+    build.add_argument("--stages", default=None, help="comma-separated: named,trajectories,random,mutations (default: all)")
+    build.add_argument("--searcher-budget", type=positive_int, default=200, help="proposals per searcher run (trajectories)")
+    build.add_argument("--random-rules", type=positive_int, default=None, help="uniform random rules over 1-3 groups (default 12000)")
+    build.add_argument("--ingest", action="append", help="another store of the same protocol whose results join the table")
+    build.add_argument("--from-table", action="store_true", help="start from the shipped table's rows (continue it)")
+    add_backend_options(build, PARALLEL_BACKEND)
+    build.set_defaults(handler=cmd_build)
+    export = actions.add_parser("export", help="write the table (and the surrogate's features) from stores")
+    export.add_argument("--store", nargs="+", required=True, help="results stores of the live protocol")
+    export.add_argument("--out", required=True, help="the table's folder")
+    export.add_argument("--no-features", action="store_true", help="skip the surrogate's features")
+    export.set_defaults(handler=cmd_export)
+    info = actions.add_parser("info", help="the shipped bench's protocol, hash, coverage and best rule")
+    info.add_argument("--task", default="mnist1d-bench")
+    info.set_defaults(handler=cmd_info)
