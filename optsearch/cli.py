@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 from optsearch.cli_options import Parser, UsageError
 from optsearch.commands import bench, compare, evaluate, search, transfer, vocabulary
 from optsearch.dsl import ParseError, TokenError
+from optsearch.evaluation.bench.bench import BenchError
 from optsearch.evaluation.tasks.cifar10 import DownloadError
 from optsearch.evaluation.store import StoreError
 from optsearch.extras import OptionalDependencyError
@@ -53,6 +54,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     StoreError,
     DownloadError,
     OptionalDependencyError,
+    BenchError,
 )
 
 

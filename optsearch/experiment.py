@@ -94,7 +94,7 @@ SETTINGS: dict[str, Setting] = {
 }
 
 #: Keys a manifest writes for the record; read back, they are ignored.
-INFORMATIONAL = frozenset({"versions", "command", "git_commit", "git_dirty", "written_at"})
+INFORMATIONAL = frozenset({"versions", "command", "git_commit", "git_dirty", "written_at", "bench"})
 
 SEARCHER_KEYS = ("name", "label", "options")
 

@@ -78,6 +78,18 @@ def _relative(value: str, folder: Path) -> str:
     return relative.as_posix() if relative.parts else "."
 
 
+def bench_record(task: Any) -> Optional[dict[str, Any]]:
+    """For a bench task, what identifies the bench: its table's content hash and the protocol it stands for."""
+    from optsearch.evaluation.tasks import REGISTRY
+
+    spec = REGISTRY.get(str(task or "").strip().lower())
+    if spec is None or spec.bench is None:
+        return None
+    from optsearch.evaluation.bench.bench import load_bench
+
+    return load_bench(spec.bench).protocol
+
+
 def manifest_text(
     settings: Mapping[str, Any],
     searchers: Sequence[Mapping[str, Any]],
@@ -100,6 +112,9 @@ def manifest_text(
         data["git_commit"], data["git_dirty"] = state
     data["searchers"] = [dict(entry) for entry in searchers]
     data["versions"] = versions()
+    bench = bench_record(settings.get("task"))
+    if bench is not None:
+        data["bench"] = bench
     return HEADER.format(path=(folder / MANIFEST).as_posix().replace("\n", " ")) + toml_text.dumps(data)
 
 

@@ -258,7 +258,7 @@ def ingest(target: Store, sources: Sequence[Union[str, Path]], task: str, config
 
 
 def build(
-    store: Union[str, Path],
+    store: Union[str, Path, Store],
     plan: BuildPlan = BuildPlan(),
     *,
     config: EvalConfig = EvalConfig(),
@@ -268,10 +268,12 @@ def build(
     from_table: bool = False,
     log: Callable[[str], None] = print,
 ) -> None:
-    """Build (or resume) the table in the SQLite store at ``store``; ``from_table``: first copy the
+    """Build (or resume) the table in ``store`` (a store, or the path of a SQLite store); ``from_table``: first copy the
     shipped table's rows into it (so the build continues the table)."""
-    Path(store).parent.mkdir(parents=True, exist_ok=True)
-    with Evaluator(config, store=SQLiteStore(str(store)), backend=backend, workers=workers) as evaluator:
+    if not isinstance(store, Store):
+        Path(store).parent.mkdir(parents=True, exist_ok=True)
+        store = SQLiteStore(str(store))
+    with Evaluator(config, store=store, backend=backend, workers=workers) as evaluator:
         if from_table:
             from .bench import load_bench
             from .publish import restore_store

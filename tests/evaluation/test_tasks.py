@@ -49,7 +49,7 @@ def _check_data_task(task: Task, shape: tuple[int, ...], sizes: tuple[int, int, 
 
 
 def test_task_names_and_default():
-    assert set(TASKS) == {"digits", "mnist1d", "cifar10", "quadratic", "rosenbrock"}
+    assert set(TASKS) == {"digits", "mnist1d", "mnist1d-bench", "cifar10", "quadratic", "rosenbrock"}
     assert set(tasks_module.TASK_KINDS) == set(TASKS)
     for name in ("digits", "mnist1d", "quadratic", "rosenbrock"):
         assert get_task(name).kind == tasks_module.TASK_KINDS[name]

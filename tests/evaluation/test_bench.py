@@ -1,0 +1,235 @@
+"""NOS-Bench: the table as data, the bench as a task, the builder (real evaluations throughout)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optsearch.cli import main
+from optsearch.dsl import fingerprint, parse
+from optsearch.evaluation.bench.bench import DATA_ROOT, BenchError, load_bench
+from optsearch.evaluation.bench.builder import BuildPlan, build, ingest
+from optsearch.evaluation.bench.publish import export_store, live_protocol
+from optsearch.evaluation.bench.table import TABLE_FILE, TableError, read_table, table_rows
+from optsearch.evaluation.config import EvalConfig
+from optsearch.evaluation.evaluator import Evaluator
+from optsearch.evaluation.records import SCREENED
+from optsearch.evaluation.store import InMemoryStore, SQLiteStore
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_bench("mnist1d")
+
+
+def _tabulated(bench, min_seeds: int = 3) -> str:
+    """A trained rule of the shipped table with at least ``min_seeds`` seeds (the first by fingerprint)."""
+    return sorted(bench.table.trained_rules(min_seeds=min_seeds))[0]
+
+
+def test_the_shipped_table_is_data_and_matches_its_manifest():
+    folder = DATA_ROOT / "mnist1d"
+    suffixes = {p.name.split(".", 1)[1] for p in folder.iterdir()}
+    assert suffixes <= {"json", "csv.gz", "npz"}, suffixes
+    table = read_table(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert table.content_hash == manifest["table_sha256"]
+    assert manifest["coverage"]["rows"] == len(table)
+    assert (folder / "features.npz").exists()
+    with np.load(folder / "features.npz", allow_pickle=False) as data:  # no object arrays
+        assert data["X"].dtype == np.float32 and np.isfinite(data["X"]).all()
+
+
+def test_an_altered_table_is_refused(tmp_path):
+    folder = tmp_path / "t"
+    shutil.copytree(DATA_ROOT / "mnist1d", folder)
+    text = gzip.decompress((folder / TABLE_FILE).read_bytes()).decode().replace("0.8", "0.9", 1)
+    (folder / TABLE_FILE).write_bytes(gzip.compress(text.encode()))
+    with pytest.raises(TableError, match="hash"):
+        read_table(folder)
+
+
+def test_the_table_reads_back_bit_for_bit(tmp_path):
+    store = InMemoryStore()
+    config = EvalConfig(task="quadratic")
+    with Evaluator(config, store=store, backend="serial") as evaluator:
+        for seed in (0, 1):
+            evaluator.evaluate([parse(r) for r in ("adam", "g", "sign(m) * ld", "-g", "noise")], seed=seed)
+        digest = evaluator.config_hash
+    rows = table_rows(store.results(), "quadratic", digest)
+    from optsearch.evaluation.bench.table import export_table
+
+    _, protocol = live_protocol("quadratic")
+    export_table(rows, tmp_path, protocol)
+    back = read_table(tmp_path).rows
+    assert back == rows
+    stored = {(r.fingerprint, r.seed): r for r in store.results()}
+    for fp, by_seed in back.items():
+        for seed, row in by_seed.items():
+            live = stored[(fp, seed)]
+            assert (row.reward, row.status, row.lr, row.test_acc, row.per_lr, row.cost) == (
+                live.reward, live.status, live.lr, live.test_acc, live.per_lr, live.cost
+            )
+
+
+def test_a_tabulated_query_returns_the_recorded_row(bench):
+    fp = _tabulated(bench)
+    by_seed = bench.table.rows[fp]
+    seeds = sorted(by_seed)
+    rule = by_seed[seeds[0]].rule
+    for seed in range(2 * len(seeds)):
+        answer = bench.query(rule, seed)
+        row = by_seed[seeds[seed % len(seeds)]]
+        assert answer.source == "table" and answer.table_seed == row.seed
+        assert (answer.reward, answer.status, answer.test_acc, answer.per_lr, answer.cost) == (
+            row.reward, row.status, row.test_acc, row.per_lr, row.cost
+        )
+    expected = bench.expected(rule)
+    assert expected.source == "table" and expected.seeds == len(seeds)
+    assert expected.test_acc == pytest.approx(np.mean([r.test_acc for r in by_seed.values()]))
+
+
+def test_surrogate_draws_are_deterministic_per_rule_and_seed_and_say_so(bench):
+    rule = "sign(m) * exp(1e-2 * w) + clip(adam, 1e-3) * cd"
+    assert fingerprint(parse(rule)) not in bench.table.rows
+    first = [bench.query(rule, seed) for seed in range(6)]
+    again = [bench.query(rule, seed) for seed in range(6)]
+    assert first == again
+    assert {a.source for a in first} == {"surrogate"}
+    assert len({a.reward for a in first}) > 1  # the seed matters
+    expected = bench.expected(rule)
+    assert expected.source == "surrogate" and 0.0 <= expected.reward <= 1.0 and expected.reward_std >= 0.0
+
+
+def test_screened_rules_are_screened_as_live(bench):
+    answer = bench.query("-g", 0)
+    assert answer.status == SCREENED and answer.reward == 0.0
+
+
+def test_a_tabulated_result_equals_a_fresh_live_evaluation(bench):
+    adam = parse("adam")
+    fp = fingerprint(adam)
+    row = bench.table.rows[fp][0]
+    with Evaluator(EvalConfig(task="mnist1d"), backend="serial") as live:
+        result = live.evaluate([adam], seed=0)[0]
+    assert live.config_hash == bench.config_hash
+    assert (result.status, result.reward, result.lr, result.val_acc, result.test_acc, result.per_lr) == (
+        row.status, row.reward, row.lr, row.val_acc, row.test_acc, row.per_lr
+    )
+
+
+def test_the_evaluator_serves_the_bench_with_provenance(bench):
+    fp = _tabulated(bench)
+    rule = parse(next(iter(bench.table.rows[fp].values())).rule)
+    new = parse("sign(m) * exp(1e-2 * w) + clip(adam, 1e-3) * cd")
+    with Evaluator(EvalConfig(task="mnist1d-bench")) as evaluator:
+        table_hit, drawn = evaluator.evaluate([rule, new], seed=1)
+    assert table_hit.detail.startswith("bench:table") and table_hit.reward == bench.query(rule, 1).reward
+    assert drawn.detail.startswith("bench:surrogate") and drawn.reward == bench.query(new, 1).reward
+    assert table_hit.cost > 0 and table_hit.wall_s > 0  # simulated cost and time, from the table
+
+
+def test_the_bench_refuses_another_protocol():
+    with pytest.raises(ValueError, match="stands for mnist1d"):
+        Evaluator(EvalConfig(task="mnist1d-bench", steps=50))
+    assert main(["eval", "adam", "--task", "mnist1d-bench", "--steps", "50"]) == 2
+
+
+def test_search_compare_and_manifest_on_the_bench(tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    assert main(["search", "--task", "mnist1d-bench", "--searcher", "random", "--budget", "40", "--groups", "2", "--store", str(store), "--quiet"]) == 0
+    rows = SQLiteStore(str(store)).results(task="mnist1d-bench")
+    assert len(rows) == 40 and all(r.detail.startswith("bench:") or r.status == SCREENED or r.cached for r in rows)
+    out = tmp_path / "cmp"
+    argv = ["compare", "--task", "mnist1d-bench", "--searchers", "random,evolution", "--budget", "30", "--seeds", "2", "--out", str(out)]
+    assert main(argv) == 0
+    manifest = (out / "manifest.toml").read_text()
+    assert load_bench("mnist1d").content_hash in manifest
+    assert (out / "summary.md").exists()
+    # the experiment file the manifest is re-runs it, training nothing new
+    def answered():
+        return sum(not r.cached for r in SQLiteStore(str(out / "results.sqlite")).results())
+
+    before = answered()
+    assert main(["compare", "--config", str(out / "manifest.toml")]) == 0
+    assert answered() == before
+
+
+def test_the_env_on_the_bench(bench):
+    import gymnasium
+
+    from optsearch import ENV_ID
+
+    env = gymnasium.make(ENV_ID, task="mnist1d-bench", groups=1)
+    env.reset(seed=0)
+    tokens = ["g", "sign(m)", "id", "id", "mul"]  # g * sign(m)
+    for token in tokens:
+        action = env.unwrapped.space.vocabulary.index[token]
+        _, reward, terminated, _, info = env.step(action)
+    assert terminated
+    assert reward == bench.query("g * sign(m)", 0).reward
+
+
+def test_the_builder_resumes_after_an_interruption_and_ingests_stores(tmp_path):
+    plan = BuildPlan(random_rules=((1, 12), (2, 12)), chunk=6, searchers=("random", "evolution"), searcher_budget=10, mutations_top=3, mutations_per_rule=2)
+    config = EvalConfig(task="quadratic")
+    quiet = lambda message: None  # noqa: E731
+
+    whole = tmp_path / "whole.sqlite"
+    build(whole, plan, config=config, backend="serial", log=quiet)
+
+    class Interrupted(Exception):
+        pass
+
+    class Dying(SQLiteStore):
+        writes = 0
+
+        def record(self, result):
+            Dying.writes += 1
+            if Dying.writes == 120:
+                raise Interrupted
+            return super().record(result)
+
+    broken = tmp_path / "broken.sqlite"
+    with pytest.raises(Interrupted):
+        build(Dying(str(broken)), plan, config=config, backend="serial", log=quiet)
+    build(broken, plan, config=config, backend="serial", log=quiet)
+
+    def table(path):
+        rows = SQLiteStore(str(path)).results()
+        keys = [(r.fingerprint, r.seed) for r in rows if not r.cached and r.run_id.startswith("bench-") and r.index is None]
+        assert len(keys) == len(set(keys))  # nothing recorded twice
+        return {(r.fingerprint, r.seed): (r.reward, r.status) for r in rows if not r.cached}
+
+    assert table(broken) == table(whole)
+
+    other = tmp_path / "user.sqlite"
+    with Evaluator(config, store=str(other), backend="serial") as evaluator:
+        evaluator.evaluate([parse("m * sign(g) + 1e-3 * w")], seed=7)
+    with Evaluator(replace(config, steps=50), store=str(other), backend="serial") as evaluator:
+        evaluator.evaluate([parse("m * sign(g) + 1e-2 * w")], seed=7)  # another protocol: not taken
+    target = SQLiteStore(str(whole))
+    digest = Evaluator(config, backend="serial").config_hash
+    assert ingest(target, [other], "quadratic", digest) == 1
+    assert target.lookup(fingerprint(parse("m * sign(g) + 1e-3 * w")), "quadratic", digest, 7) is not None
+    assert ingest(target, [other], "quadratic", digest) == 0
+
+
+def test_export_from_stores_and_load(tmp_path):
+    store = SQLiteStore(str(tmp_path / "s.sqlite"))
+    with Evaluator(EvalConfig(task="quadratic"), store=store, backend="serial") as evaluator:
+        for seed in range(3):
+            evaluator.evaluate([parse(r) for r in ("adam", "g", "m", "-g")], seed=seed)
+    manifest = export_store([store], tmp_path / "bench", task="quadratic", with_features=False)
+    assert manifest["coverage"]["trained_rules_on_3_or_more_seeds"] == 3
+    assert manifest["coverage"]["screened_rules"] == 1
+    bench = load_bench("quadratic", folder=tmp_path / "bench")
+    assert bench.expected("adam").seeds == 3 and bench.best.rule in ("adam", "g", "m")
+    with pytest.raises(BenchError):
+        load_bench("digits")
