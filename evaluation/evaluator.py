@@ -55,13 +55,15 @@ class Evaluator:
         address: Optional[str] = None,
         data_dir: Optional[str] = None,
     ):
-        from .tasks import get_task
+        from .tasks import get_task, spec_for
 
         from .training.device import device_name
 
-        task = get_task(config.task, data_dir=data_dir)  # fails early, with a clear message
+        spec = spec_for(config.task)
+        # A bench answers from its table: only the live task's budget is needed, never its data.
+        defaults = spec.defaults if spec.bench is not None else get_task(config.task, data_dir=data_dir).defaults
         config = replace(config, device=device_name(config.device))
-        self.config = config.with_task_defaults(task.defaults)
+        self.config = config.with_task_defaults(defaults)
         self.config_hash = self.config.config_hash()
         #: The bench answering in place of the trainer when the task is a bench (see :mod:`.bench`).
         self.bench, self._bench_mode = _bench_for(self.config)
