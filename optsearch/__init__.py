@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._gymnasium_hook import ENV_ID, install
+# Installs the hook that registers the Gymnasium id once Gymnasium is imported (no Gymnasium, no torch).
+from optsearch.envs import ENV_ID
 
 __version__ = "0.3.0"
 
@@ -39,8 +40,6 @@ _EXPORTS = {
     "register_searcher": "optsearch.searchers.registry",
     "run_named_search": "optsearch.searchers.registry",
 }
-
-install()
 
 
 def __getattr__(name: str) -> Any:

@@ -18,7 +18,7 @@ from optsearch.dsl import ParseError, TokenError
 from optsearch.evaluation.bench.bench import BenchError
 from optsearch.evaluation.tasks.cifar10 import DownloadError
 from optsearch.evaluation.store import StoreError
-from optsearch.extras import OptionalDependencyError
+from optsearch.evaluation.extras import OptionalDependencyError
 
 __all__ = ["DESCRIPTION", "EXIT_USAGE", "USER_ERRORS", "UsageError", "build_parser", "main"]
 

@@ -79,6 +79,8 @@ positive_int = int_in(1, MAX_INT)
 seed = int_in(0, MAX_INT)
 groups = int_in(1, MAX_GROUPS)
 seed_runs = int_in(1, MAX_SEED_RUNS)
+nonnegative_int = int_in(0, MAX_INT)
+live_seed_count = int_in(2, MAX_SEED_RUNS)
 positive_float = finite_float(0.0, strict=True)
 nonnegative_float = finite_float(0.0, strict=False)
 

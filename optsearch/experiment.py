@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from optsearch.cli_options import groups, learning_rates, positive_int, seed_runs
+from optsearch.cli_options import groups, learning_rates, live_seed_count, nonnegative_int, positive_int, seed_runs
 from optsearch.evaluation.executor import BACKENDS
 
 
@@ -82,6 +82,8 @@ SETTINGS: dict[str, Setting] = {
     "budget": Setting(int, positive_int),
     "seeds": Setting(int, seed_runs),
     "heldout_seeds": Setting(int, seed_runs),
+    "live_check": Setting(int, nonnegative_int),
+    "live_seeds": Setting(int, live_seed_count),
     "batch_size": Setting(int, positive_int),
     "backend": Setting(str, _choice(BACKENDS)),
     "workers": Setting(int, positive_int),

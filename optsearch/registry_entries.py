@@ -1,7 +1,7 @@
-"""The project's registries, filled as their members are imported (``optsearch.searchers``)."""
+"""The project's registries: re-exported from :mod:`optsearch.searchers.registry_entries`, where they live."""
 
 from __future__ import annotations
 
-from optsearch.registry import Registry
+from optsearch.searchers.registry_entries import SEARCHERS
 
-SEARCHERS: Registry = Registry("searcher")
+__all__ = ["SEARCHERS"]

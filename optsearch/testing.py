@@ -12,10 +12,13 @@ evaluator, ``budget`` 10, ``groups`` 2, batches of 4)::
 
 The tests: the exact budget, every proposal recorded in the store with its searcher, seed and run
 id, a best rule equal to the maximum reward, determinism under a seed, resuming (a run to 4 then to
-10 with the same run id and store proposes the first 4 once), being told rules never asked (Adam,
+10 with the same run id and store proposes the first 4 once, and exactly the rules one
+uninterrupted run to 10 with the same seed proposes), being told rules never asked (Adam,
 PowerSign and a rule too large for the space), and ``ask(n)`` giving ``n`` valid rules of at most
 ``groups`` groups. Push-style searchers (a registered runner, such as the Stable-Baselines3
-agents) have no ask/tell, so the last two are skipped for them.
+agents) have no ask/tell, so the last two are skipped for them, and so is the comparison with an
+uninterrupted run unless ``resume_is_exact`` is set (their resume restores the policy's weights,
+not every random state and unfinished rollout).
 
 This module imports pytest; ``import optsearch`` does not import this module.
 """
@@ -37,7 +40,7 @@ from optsearch.evaluation.store import ResultStore
 from optsearch.searchers.base import Searcher
 from optsearch.searchers.driver import SearchOutcome, run_search
 from optsearch.searchers.registry import SearcherEntry, resolve_searcher, run_named_search
-from optsearch.registry_entries import SEARCHERS
+from optsearch.searchers.registry_entries import SEARCHERS
 
 __all__ = ["SearcherConformance"]
 
@@ -83,6 +86,10 @@ class SearcherConformance:
     batch_size: ClassVar[int] = 4
     #: Rules told without being asked: two that fit in ``groups`` groups and one that does not.
     told_rules: ClassVar[tuple[str, ...]] = ("adam", "powersign", "addsign")
+    #: Whether a run interrupted and resumed proposes exactly what an uninterrupted run proposes;
+    #: ``None``: yes for ask/tell searchers (the driver restores their ``state_dict``), not checked
+    #: for push-style runners (the Stable-Baselines3 agents restore their policy's weights only).
+    resume_is_exact: ClassVar[Optional[bool]] = None
 
     # -- helpers ---------------------------------------------------------------------------------
     @classmethod
@@ -115,6 +122,12 @@ class SearcherConformance:
         if target.factory is None:
             pytest.skip(f"{self.searcher!r} is push-style (a runner drives the environment): it has no ask/tell")
         return target.factory(groups=self.groups, seed=seed, **self.options)
+
+    def exact_resume(self) -> bool:
+        """Whether :meth:`test_a_resumed_run_proposes_what_an_uninterrupted_run_proposes` applies."""
+        if self.resume_is_exact is not None:
+            return self.resume_is_exact
+        return self.target().factory is not None
 
     def check_rules(self, rules: Any, n: int) -> None:
         """``rules`` are ``n`` rules of the language of at most ``groups`` groups."""
@@ -157,6 +170,23 @@ class SearcherConformance:
         assert len(rows) == self.budget  # the first four were not proposed again
         assert [r.rule for r in rows[:4]] == [r.rule for r in partial.results]
         assert [r.rule for r in resumed.results[:4]] == [r.rule for r in partial.results]
+
+    def test_a_resumed_run_proposes_what_an_uninterrupted_run_proposes(self, tmp_path: Path) -> None:
+        # Resuming continues the search, it does not restart it: a searcher whose
+        # state_dict/load_state_dict lose its state would propose its first rules again.
+        if not self.exact_resume():
+            pytest.skip(
+                f"{self.searcher!r} is push-style: its resume restores the policy, not every random "
+                "state and unfinished rollout (set `resume_is_exact = True` to check it)"
+            )
+        path = tmp_path / "s.sqlite"
+        self.search(path, seed=2, budget=4, run_id="run")
+        resumed = self.search(path, seed=2, run_id="run")
+        uninterrupted = self.search(tmp_path / "whole.sqlite", seed=2, run_id="run")
+        assert len(uninterrupted.results) == self.budget
+        assert [r.rule for r in resumed.results] == [r.rule for r in uninterrupted.results], (
+            "a run interrupted after 4 proposals and resumed must propose the rules an uninterrupted run proposes"
+        )
 
     def test_accepts_rules_it_never_asked(self, tmp_path: Path) -> None:
         searcher = self.build(seed=0)

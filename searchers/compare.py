@@ -35,6 +35,10 @@ from .driver import default_run_id
 from .registry import default_label, run_named_search
 
 DEFAULT_SEARCHERS = ("reinforce", "ppo", "gp", "random", "evolution")
+#: What ``optsearch compare`` runs by default: the bench of the embedded task, where a proposal costs
+#: milliseconds, so that the default comparison has the seeds a verdict needs (see the README);
+#: ``--task mnist1d`` runs the same comparison live.
+DEFAULT_COMPARE_TASK = "mnist1d-bench"
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ def check_label(label: str) -> str:
     return label
 
 
+BENCH_BUDGET, BENCH_SEEDS = 200, 20
+
+
 @dataclass(frozen=True)
 class CompareConfig:
     """What ``optsearch compare`` runs (the defaults fit 10 minutes on a 2-core machine).
@@ -76,6 +83,18 @@ class CompareConfig:
     batch_size: int = 8
     heldout_seeds: int = DEFAULT_HELDOUT_SEEDS
     leaderboard_size: int = 8
+    #: On a bench: the best found rules trained for real on its live task, and on how many seeds
+    #: (see :mod:`~optsearch.evaluation.reports.live_check`); 0 rules: no live check.
+    live_check: int = 3
+    live_seeds: int = 10
+
+    @classmethod
+    def for_task(cls, task: str) -> "CompareConfig":
+        """The defaults for ``task``: a bench affords 20 seeds of 200 proposals within minutes, a live task
+        48 proposals on 5 seeds within ten minutes (both measured on the 2-core dev machine)."""
+        from optsearch.evaluation.tasks import spec_for
+
+        return cls(budget=BENCH_BUDGET, seeds=BENCH_SEEDS) if spec_for(task).bench is not None else cls()
 
     def arms(self) -> tuple[Arm, ...]:
         """Every searcher as an :class:`Arm`; ``ValueError`` on a bad or repeated label."""
@@ -114,6 +133,81 @@ def _heldout_data(evaluator: Evaluator, runs: dict[str, list[list[EvalResult]]],
     return ComparisonData(runs, scores, baselines, shortest, task=evaluator.task)
 
 
+def _run_seed(
+    compare: CompareConfig, evaluator: Evaluator, seed: int, progress: Optional[Callable[[str, int, int, list], None]] = None
+) -> dict[str, list[EvalResult]]:
+    """Every arm's run on ``seed``, in arm order (so the cache is shared as in a sequential comparison)."""
+    runs: dict[str, list[EvalResult]] = {}
+    for arm in compare.arms():
+        name = arm.name
+
+        def report(done: int, results: list, name: str = name) -> None:
+            if progress is not None:
+                progress(name, seed, done, results)
+
+        outcome = run_named_search(
+            arm.searcher,
+            evaluator,
+            budget=compare.budget,
+            seed=seed,
+            groups=compare.groups,
+            run_id=default_run_id(name, seed, evaluator.task),
+            batch_size=compare.batch_size,
+            progress=report,
+            label=name,
+            **arm.options,
+        )
+        runs[name] = list(outcome.results)
+    return runs
+
+
+def _bench_processes(evaluator: Evaluator, backend: str, workers: Optional[int]) -> int:
+    """Processes a comparison on a bench runs its seeds in (1: in this process).
+
+    A bench answers in milliseconds in the calling process, so the parallel backends' workers would
+    idle; its comparison runs whole seeds in parallel instead. Seeds never share cache entries (the
+    cache is keyed by seed), so this gives exactly the results, costs and cache hits of the
+    sequential loop."""
+    if evaluator.bench is None or backend == "serial" or not isinstance(backend, str):
+        return 1
+    from optsearch.evaluation.executor.base import default_workers
+
+    return max(1, workers if workers is not None else default_workers())
+
+
+def _seed_job(compare: CompareConfig, eval_config: EvalConfig, store: str, seed: int, data_dir: Optional[str]):
+    import torch
+
+    torch.set_num_threads(1)  # one core per process: the processes are the parallelism
+    with Evaluator(eval_config, store=store, backend="serial", data_dir=data_dir) as evaluator:
+        return seed, _run_seed(compare, evaluator, seed)
+
+
+def _seeds_in_processes(compare: CompareConfig, eval_config: EvalConfig, store: str, seeds: list[int], processes: int, data_dir: Optional[str]):
+    """``(seed, {arm: results})`` for every seed, computed in ``processes`` worker processes, in seed order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        futures = [pool.submit(_seed_job, compare, eval_config, str(store), seed, data_dir) for seed in seeds]
+        for future in futures:
+            yield future.result()
+
+
+def _live_check(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Path, backend, workers, address) -> dict[str, Path]:
+    """Train the bench's best rules and Adam for real on the bench's live task (held-out seeds)."""
+    from dataclasses import replace
+
+    from optsearch.evaluation.reports.live_check import live_check, write_live_check
+
+    live = heldout_config(replace(evaluator.config, task=evaluator.bench.live_task))
+    with Evaluator(live, store=evaluator.store, backend=backend, workers=workers, address=address) as trainer:
+        checked = live_check(trainer, [row.rule for row in rows], [row.heldout_mean for row in rows], compare.live_seeds)
+    csv_path, md_path = write_live_check(checked, out_dir, live_task=evaluator.bench.live_task)
+    return {"live_check_csv": csv_path, "live_check_md": md_path}
+
+
 def run_comparison(
     compare: CompareConfig,
     eval_config: EvalConfig,
@@ -137,30 +231,22 @@ def run_comparison(
     arms = compare.arms()
     runs: dict[str, list[list[EvalResult]]] = {arm.name: [] for arm in arms}
     with Evaluator(eval_config, store=store, backend=backend, workers=workers, address=address, data_dir=data_dir) as evaluator:
-        for seed in seeds:
-            for arm in arms:
-                name = arm.name
-                run_id = default_run_id(name, seed, evaluator.task)
-
-                def report(done: int, results: list, name: str = name, seed: int = seed) -> None:
+        processes = min(len(seeds), _bench_processes(evaluator, backend, workers))
+        if processes > 1:
+            for seed, per_arm in _seeds_in_processes(compare, eval_config, store, seeds, processes, data_dir):
+                for arm in arms:
+                    runs[arm.name].append(per_arm[arm.name])
                     if progress is not None:
-                        progress(name, seed, done, results)
-
-                outcome = run_named_search(
-                    arm.searcher,
-                    evaluator,
-                    budget=compare.budget,
-                    seed=seed,
-                    groups=compare.groups,
-                    run_id=run_id,
-                    batch_size=compare.batch_size,
-                    progress=report,
-                    label=name,
-                    **arm.options,
-                )
-                runs[name].append(list(outcome.results))
+                        progress(arm.name, seed, len(per_arm[arm.name]), per_arm[arm.name])
+        else:
+            for seed in seeds:
+                for name, results in _run_seed(compare, evaluator, seed, progress).items():
+                    runs[name].append(results)
         data = _heldout_data(evaluator, runs, compare)
-    files = write_report(data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size)
-    found = [row.rule for row in leaderboard(data, compare.leaderboard_size) if row.searcher != "baseline"]
+        files = write_report(data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size)
+        found = [row for row in leaderboard(data, compare.leaderboard_size) if row.searcher != "baseline"]
+        if evaluator.bench is not None and compare.live_check > 0:
+            files.update(_live_check(evaluator, found[: compare.live_check], compare, out_dir, backend, workers, address))
+    found = [row.rule for row in found]
     files["rosenbrock"] = plot_rosenbrock({rule: rule for rule in found[:3]}, out_dir / "rosenbrock.png")
     return CompareOutcome(runs, data, files, time.perf_counter() - started)

@@ -70,7 +70,7 @@ SamplerSpec = Union[str, Callable[..., Any]]
 
 def _import_optuna(searcher: str) -> Any:
     """Optuna, or one clear ``ImportError`` saying how to install it."""
-    from optsearch.extras import require
+    from optsearch.evaluation.extras import require
 
     optuna = require("optuna", "optuna", f"the {searcher!r} searcher")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

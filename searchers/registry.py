@@ -20,11 +20,10 @@ import importlib.metadata
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Optional, Union
 
-from optsearch.registry_entries import SEARCHERS
-
 from optsearch.evaluation.interfaces import RewardSource
 
 from .driver import SearchOutcome, run_search
+from .registry_entries import SEARCHERS
 
 
 #: The entry-point group through which installed packages offer searchers.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import math
+import sqlite3
 
 import matplotlib.image
 import pytest
@@ -50,6 +52,48 @@ def test_summary_csv_has_the_heldout_columns_and_the_cis_contain_the_iqm(compari
         assert 0.0 <= float(row["cache_hit_share"]) <= 1.0
         assert int(row["seeds"]) == 3 and int(row["proposals"]) == 8
     assert float(next(r for r in rows if r["searcher"] == "random")["p_improvement_vs_random"]) == 0.5
+
+
+def _store_rows(path) -> dict[tuple[str, int], list[tuple]]:
+    """(searcher, seed) -> its search run's rows (cached, status, cost), read with plain SQL."""
+    connection = sqlite3.connect(path)
+    try:
+        rows = connection.execute(
+            "SELECT run_id, cached, status, cost FROM evaluations WHERE proposal IS NOT NULL ORDER BY run_id, proposal"
+        ).fetchall()
+    finally:
+        connection.close()
+    runs: dict[tuple[str, int], list[tuple]] = {}
+    for name in SEARCHERS:
+        for seed in range(3):
+            run_id = f"{name}-quadratic-seed{seed}"
+            runs[(name, seed)] = [(bool(cached), status, cost) for rid, cached, status, cost in rows if rid == run_id]
+    return runs
+
+
+def test_summary_compute_trainings_and_cache_share_are_those_of_the_store_rows(comparison):
+    with open(comparison / "summary.csv", newline="") as handle:
+        summary = {row["searcher"]: row for row in csv.DictReader(handle)}
+    runs = _store_rows(comparison / "results.sqlite")
+    for name in SEARCHERS:
+        rows = [row for seed in range(3) for row in runs[(name, seed)]]
+        assert len(rows) == 3 * 8
+        # compute: the mean over seeds of a run's total cost (a non-finite cost counts 0)
+        totals = [
+            sum(cost for _, _, cost in runs[(name, seed)] if cost is not None and math.isfinite(cost)) for seed in range(3)
+        ]
+        # a training: neither a cache hit, nor screened, nor a rule that failed at no cost before training
+        trainings = sum(
+            1 for cached, status, cost in rows if not cached and status != "screened" and not (status == "error" and cost == 0.0)
+        )
+        hits = sum(1 for cached, _, _ in rows if cached)
+        row = summary[name]
+        assert float(row["compute"]) == pytest.approx(sum(totals) / 3, rel=1e-9, abs=1e-12), name
+        assert int(row["unique_trainings"]) == trainings, name
+        assert float(row["cache_hit_share"]) == pytest.approx(hits / len(rows), abs=1e-12), name
+    # Not vacuous: the comparison trained rules and answered some proposals from the cache.
+    assert sum(int(row["unique_trainings"]) for row in summary.values()) > 0
+    assert sum(float(row["cache_hit_share"]) for row in summary.values()) > 0
 
 
 def test_markdown_reports_name_every_searcher_and_write_rules_as_equations(comparison):

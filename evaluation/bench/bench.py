@@ -125,6 +125,7 @@ class Bench:
             if (group := [r for r in rows if r.status == status])
         }
         self._expected: dict[str, Expected] = {}
+        self._predicted: dict[str, tuple[float, float, float]] = {}
 
     # -- metadata --------------------------------------------------------------------------
     @property
@@ -249,8 +250,11 @@ class Bench:
         return fit_surrogate(self.table, self.rule_config, self.folder)
 
     def _predict(self, expr: Expr, fp: str) -> tuple[float, float, float]:
-        mean, test, std = self.surrogate.predict_rule(expr)
-        return float(mean), float(test), float(std) if math.isfinite(std) else 0.0
+        """The surrogate's (mean, test accuracy, spread) of a rule, once per fingerprint (features cost ms)."""
+        if fp not in self._predicted:
+            mean, test, std = self.surrogate.predict_rule(expr)
+            self._predicted[fp] = (float(mean), float(test), float(std) if math.isfinite(std) else 0.0)
+        return self._predicted[fp]
 
 
 _LOADED: dict[str, Bench] = {}

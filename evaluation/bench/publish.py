@@ -34,7 +34,7 @@ def export_store(
     stores: Sequence[Union[str, Path, Store]], folder: Union[str, Path], task: str = "mnist1d", *, with_features: bool = True
 ) -> dict:
     """Write the table of every final result of ``task``'s protocol in ``stores`` into ``folder``."""
-    from optsearch import __version__
+    from importlib.metadata import version
 
     _, protocol = live_protocol(task)
     rows: dict = {}
@@ -43,7 +43,7 @@ def export_store(
         for fp, by_seed in table_rows(opened.results(task=task), task, protocol.config_hash).items():
             for seed, row in by_seed.items():
                 rows.setdefault(fp, {}).setdefault(seed, row)
-    extra = {"optsearch": __version__, "exported": time.strftime("%Y-%m-%d", time.gmtime())}
+    extra = {"optsearch": version("optsearch"), "exported": time.strftime("%Y-%m-%d", time.gmtime())}
     manifest = export_table(rows, folder, protocol, extra)
     if with_features:
         from .model import write_features

@@ -72,7 +72,8 @@ class Executor(abc.ABC):
         return f"<{type(self).__name__} backend={self.backend!r} workers={self.workers}>"
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
+    """The cores this process may use: the parallel backends' default number of workers."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - not Linux

@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from .base import Executor, _default_workers
+from .base import Executor, default_workers
 from .outcome import ERROR, JobOutcome, _check_time_limit, _describe, _exit_description, _retry_or_crash, _timed_out
 from .process_worker import _Worker
 
@@ -95,7 +95,7 @@ class ProcessExecutor(Executor):
         if _importing_main_in_worker():
             os._exit(BOOTSTRAP_EXIT)  # the parent explains (see the module docstring)
         if workers is None:
-            workers = _default_workers()
+            workers = default_workers()
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         _check_time_limit(job_timeout_s)

@@ -13,12 +13,12 @@ import time
 import traceback
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from .base import Executor, _default_workers, _limit_torch_threads
+from .base import Executor, default_workers, _limit_torch_threads
 from .outcome import ERROR, OK, JobOutcome, _check_time_limit, _describe, _retry_or_crash, _timed_out
 
 
 def _import_ray():
-    from optsearch.extras import require
+    from ..extras import require
 
     return require("ray", "ray", "the 'ray' backend")
 
@@ -113,7 +113,7 @@ class RayExecutor(Executor):
         self._owns_ray = False
         if not ray.is_initialized():
             if address is None:
-                _start_local_ray(ray, workers or _default_workers())
+                _start_local_ray(ray, workers or default_workers())
             else:
                 ray.init(address=address)
             self._owns_ray = True

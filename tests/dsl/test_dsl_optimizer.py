@@ -11,6 +11,8 @@ import torch
 
 from dsl_reference import cosine_decay, linear_decay, restart_decay
 from optsearch.dsl import NAMED_RULES, DSLOptimizer, RuleConfig, parse, resolve_rule
+from optsearch.dsl.expr import Expr, Operand, Unary, walk
+from optsearch.dsl.primitives import OPERANDS, UNARIES
 
 STEPS = 100
 
@@ -343,6 +345,61 @@ def test_mixed_dtypes_are_updated_separately():
     assert torch.allclose(a, torch.full_like(a, 0.9)) and torch.allclose(b, torch.full_like(b, 0.9))
 
 
+#: The primitives that draw from the optimizer's generator: the noise operands and the drop unaries.
+RANDOM_OPERANDS = frozenset({"noise", "anoise"})
+RANDOM_UNARIES = frozenset(spec.name for spec in UNARIES if spec.text == "drop")
+
+
+def draws_random_numbers(rule) -> bool:
+    """Whether ``rule`` (an Expr, rule text or a named rule) uses a random primitive anywhere in its tree.
+
+    Decided by the tree, not the name: ``paper-16`` is ``drop(m, 0.3) * exp(1e-3 * w)``.
+    """
+    return any(
+        (isinstance(node, Operand) and node.name in RANDOM_OPERANDS) or (isinstance(node, Unary) and node.fn in RANDOM_UNARIES)
+        for node in walk(resolve_rule(rule))
+    )
+
+
+@pytest.mark.parametrize(
+    "rule, random",
+    [
+        ("paper-16", True),  # drop(m, 0.3) * exp(1e-3 * w): random, though its name says nothing
+        ("adam", False),
+        ("powersign-ld", False),
+        ("2 ^ (sign(g) * sign(m)) * g", False),
+        ("log(v) / sqrt(g3)", False),
+        ("g + noise", True),
+        ("sign(m) * anoise", True),
+        ("exp(sqrt(drop(g, 0.1)))", True),  # deep in the tree
+        ("clip(rmsprop, 1e-5) + drop(m, 0.3)", True),
+    ],
+)
+def test_random_rules_are_told_by_their_primitives_not_their_names(rule, random):
+    assert draws_random_numbers(rule) is random
+
+
+def _primitive_rules() -> list[Expr]:
+    return [Operand(spec.name) for spec in OPERANDS] + [Unary(spec.name, Operand("g")) for spec in UNARIES]
+
+
+def test_the_random_primitives_are_exactly_those_whose_step_depends_on_the_seed():
+    """Keeps :data:`RANDOM_OPERANDS`/:data:`RANDOM_UNARIES` complete if a random primitive is added."""
+
+    def step(rule: Expr, seed: int) -> torch.Tensor:
+        torch.manual_seed(0)
+        w = torch.nn.Parameter(torch.randn(64, dtype=torch.float64))
+        optimizer = DSLOptimizer([w], rule, lr=0.1, total_steps=10, seed=seed)
+        for _ in range(2):
+            w.grad = torch.linspace(-1, 1, 64, dtype=torch.float64)
+            optimizer.step()
+        return w.detach().clone()
+
+    seeded = {str(rule) for rule in _primitive_rules() if not torch.equal(step(rule, 1), step(rule, 2))}
+    told = {str(rule) for rule in _primitive_rules() if draws_random_numbers(rule)}
+    assert seeded == told and told
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("rule", ["adam", "powersign-ld", "paper-16", "2 ^ (sign(g) * sign(m)) * g", "log(v) / sqrt(g3)"])
 def test_cuda_matches_cpu(rule):
@@ -355,7 +412,7 @@ def test_cuda_matches_cpu(rule):
             optimizer.zero_grad()
             loss_of(net, inputs, targets).backward()
             optimizer.step()
-    if "drop" not in rule:
+    if not draws_random_numbers(rule):  # CPU and CUDA generators draw different masks and noise
         for p, q in zip(model.parameters(), cuda_model.parameters()):
             torch.testing.assert_close(p, q.cpu(), rtol=1e-4, atol=1e-5)
     state = theirs.state_dict()

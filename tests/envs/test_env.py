@@ -99,15 +99,32 @@ def test_vector_env_evaluates_each_finished_batch_in_one_call_and_honours_the_bu
     counting = CountingEvaluator(evaluator)
     vec = BatchedRuleVecEnv(counting, n_envs=4, groups=1, budget=6)
     vec.reset()
-    rng = np.random.default_rng(0)
+    # Two batches of four episodes, each spelling a rule token by token (rules with distinct rewards).
+    batches = [
+        [("g", "g", "id", "id", "add"), ("m", "m", "id", "id", "add"),
+         ("adam", "g", "id", "id", "keep"), ("rmsprop", "g", "id", "id", "keep")],
+        [("m", "g", "id", "id", "keep"), ("g", "g", "id", "id", "keep"),
+         ("v", "g", "id", "id", "keep"), ("m", "m", "id", "id", "add")],  # the last two: over the budget
+    ]
+    action = {token: index for index, token in enumerate(vec.space.vocabulary.tokens)}
     rewards_seen = []
-    for _ in range(2 * vec.space.length):
-        vec.step_async(rng.integers(vec.action_space.n, size=4))
-        _, rewards, dones, infos = vec.step_wait()
-        if dones.all():
-            rewards_seen.append(rewards)
+    for batch in batches:
+        for position in range(vec.space.length):
+            vec.step_async(np.array([action[rule[position]] for rule in batch]))
+            _, rewards, dones, infos = vec.step_wait()
+            if dones.all():
+                rewards_seen.append(rewards)
+            else:
+                assert not dones.any() and not rewards.any()  # the reward is sparse: at the episode's end only
     assert counting.calls == [4, 2]
     assert vec.remaining == 0 and len(vec.results) == 6
+    # Each finished episode is paid its own rule's reward, in order; the two over the budget get 0.
+    evaluated = np.array([r.reward for r in vec.results], dtype=np.float32)
+    assert len(rewards_seen) == 2 and all(r.dtype == np.float32 and r.shape == (4,) for r in rewards_seen)
+    np.testing.assert_array_equal(rewards_seen[0], evaluated[:4])
+    np.testing.assert_array_equal(rewards_seen[1], np.concatenate([evaluated[4:], np.zeros(2, dtype=np.float32)]))
+    assert [r.rule for r in vec.results][:4] == ["g + g", "m + m", "keep(adam, g)", "keep(rmsprop, g)"]
+    assert len(set(evaluated.tolist())) == 6 and evaluated.min() > 0  # which episode got which reward shows
     assert [info.get("over_budget", False) for info in infos] == [False, False, True, True]
     assert vec.env_method("action_masks")[0].shape == (vec.space.n_actions,)
 

@@ -56,12 +56,26 @@ def test_surrogate_ranks_held_out_rules_and_follows_the_noise():
     assert np.all((pred_r >= 0) & (pred_r <= 1) & (pred_t >= 0) & (pred_t <= 1) & (pred_s >= 0))
     assert np.mean(np.abs(pred_t - test_h)) < 0.1
     noisy = Xh[:, 3] > 0
-    # the default (nearest neighbours over all features, shrunk to the pooled std) follows the noise
-    assert pred_s[noisy].mean() > 1.5 * pred_s[~noisy].mean()
+    # nearest neighbours over all features (shrunk to the pooled std) follow noise set by a feature
+    _, _, near = Surrogate.fit(X, reward, test, std, SurrogateConfig(std="knn")).predict(Xh)
+    assert near[noisy].mean() > 1.5 * near[~noisy].mean()
     _, _, boosted = Surrogate.fit(X, reward, test, std, SurrogateConfig(std="hgb-log")).predict(Xh)
     assert boosted[noisy].mean() > 3 * boosted[~noisy].mean()
     _, _, const = Surrogate.fit(X, reward, test, std, SurrogateConfig(std="const")).predict(Xh)
     assert np.all(const == const[0]) and const[0] > 0
+
+
+def test_the_default_spread_follows_the_mean_reward():
+    """Live, rules that sometimes fail are noisy and good rules stable: the default reads the spread
+    off the predicted mean, so a good rule is never given a bad neighbour's noise."""
+    X, reward, test, _ = _synthetic(800, 3)
+    std = np.where(reward < 0.5, 0.08, 0.01)
+    model = Surrogate.fit(X, reward, test, std)
+    assert model.config.std == "mean-bins"
+    Xh, reward_h, _, _ = _synthetic(300, 4)
+    pred_r, _, pred_s = model.predict(Xh)
+    good, bad = pred_r > 0.7, pred_r < 0.3
+    assert pred_s[good].max() < 0.03 and pred_s[bad].min() > 0.06
 
 
 def test_fitting_is_deterministic():

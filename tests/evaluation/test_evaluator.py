@@ -87,6 +87,47 @@ def test_results_do_not_depend_on_the_backend(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_rule_whose_worker_crashes_is_recorded_as_an_error_and_the_rest_of_the_batch_is_fine(tmp_path, monkeypatch):
+    """A real worker process dies (``os._exit``) while training one rule of a population.
+
+    The population fails as a whole (the executor retries it once: a crash again); the evaluator
+    then retries its rules one at a time: the crashing rule is recorded as ``error`` (floor
+    reward, ``crash: ...`` detail, not cached), its population mate and the other population are
+    trained and recorded normally, with the rewards the serial backend gives them.
+    """
+    from pathlib import Path
+
+    from optsearch.evaluation.executor import ProcessExecutor
+
+    crashing, exit_code = "g * sign(m)", 77  # _crash_in_training.EXIT_CODE
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # spawned workers get this sys.path
+    monkeypatch.setenv("OPTSEARCH_TEST_CRASHING_RULE", crashing)  # and this environment
+    config = replace(QUADRATIC, screen=False, population_size=2)
+    batch = rules("adam", crashing, "g", "powersign")  # populations [adam, crashing], [g, powersign]
+    executor = ProcessExecutor(2, job_timeout_s=300, preload=("optsearch.evaluation.training", "_crash_in_training"))
+    try:
+        with Evaluator(config, store=tmp_path / "s.sqlite", backend=executor) as evaluator:
+            results = evaluator.evaluate(batch, seed=0, searcher="t", run_id="crash", indices=[0, 1, 2, 3])
+            assert evaluator.trainings == 3  # the crashed rule is not a training
+    finally:
+        executor.close()
+    assert [r.status for r in results] == [OK, ERROR, OK, OK]
+    crashed = results[1]
+    assert crashed.rule == crashing and crashed.reward == 0.0 and not crashed.cached
+    assert crashed.detail.startswith("crash: ") and f"exit status {exit_code}" in crashed.detail, crashed.detail
+    monkeypatch.delenv("OPTSEARCH_TEST_CRASHING_RULE")
+    with Evaluator(config) as serial:
+        expected = serial.evaluate(rules("adam", "g", "powersign"), seed=0)
+    assert [(r.status, r.reward) for r in (results[0], results[2], results[3])] == [(r.status, r.reward) for r in expected]
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        rows = store.results(run_id="crash")
+        assert store.lookup(crashed.fingerprint, crashed.task, crashed.config_hash, 0) is None  # an error is redone
+    assert [(r.index, r.rule, r.status) for r in rows] == [
+        (0, "adam", OK), (1, crashing, ERROR), (2, "g", OK), (3, "exp(sign(g) * sign(m)) * g", OK)
+    ]
+
+
 def test_ray_backend_matches_serial():
     pytest.importorskip("ray")
     batch = rules("adam", "g")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import math
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.image
@@ -14,9 +16,10 @@ from scipy import stats as sst
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.records import OK, EvalResult
 from optsearch.evaluation.reports.differences import paired_difference, seeds_to_separate, unpaired_difference
-from optsearch.evaluation.reports.heldout import HELDOUT_SEED_BASE, heldout_seeds, incumbents
+from optsearch.evaluation.reports.data import ComparisonData
+from optsearch.evaluation.reports.heldout import HELDOUT_SEED_BASE, HeldoutScores, heldout_seeds, incumbents
 from optsearch.evaluation.reports.leaderboard import COLUMNS as LEADERBOARD_COLUMNS
-from optsearch.evaluation.reports.summary import summary_columns
+from optsearch.evaluation.reports.summary import pairwise, summary_columns, verdict_lines
 from optsearch.evaluation.store import ResultStore
 from optsearch.searchers.compare import CompareConfig, run_comparison
 
@@ -52,6 +55,39 @@ def test_paired_difference_is_scipys_t_interval_and_unpaired_is_a_bootstrap():
     assert u.separated and u.low <= u.mean <= u.high
     noisy = unpaired_difference([0.8, 0.6, 0.9], [0.7, 0.85, 0.65])
     assert not noisy.separated
+
+
+def constructed_comparison(finals: dict[str, list[float]]) -> ComparisonData:
+    """A comparison whose runs end on rules with the given held-out scores (one per search seed)."""
+    runs, scores = {}, {}
+    for label, values in finals.items():
+        runs[label] = []
+        for seed, value in enumerate(values):
+            fp = f"{label}-{seed}"
+            runs[label].append([replace(result(0.5, fp), seed=seed, searcher=label)])  # its final incumbent
+            scores[fp] = (value, value)  # the same on both held-out seeds
+    return ComparisonData(runs, HeldoutScores((HELDOUT_SEED_BASE, HELDOUT_SEED_BASE + 1), scores), {}, task="t")
+
+
+def test_the_verdict_separates_exactly_the_pairs_whose_difference_is_clear():
+    data = constructed_comparison({
+        # "weak" and "weak_twin" have the same spread and means 0.600 and 0.605: not separable with 8 seeds;
+        # "strong" (0.90125) is about 0.3 above both, far beyond the spread.
+        "weak": [0.60, 0.62, 0.58, 0.61, 0.59, 0.60, 0.63, 0.57],
+        "strong": [0.90, 0.91, 0.89, 0.92, 0.90, 0.91, 0.88, 0.90],
+        "weak_twin": [0.61, 0.59, 0.60, 0.62, 0.58, 0.61, 0.57, 0.66],
+    })  # fmt: skip
+    separated = {(a, b) for a, b, d, _ in pairwise(data) if d.separated}
+    assert separated == {("weak", "strong"), ("strong", "weak_twin")}
+    lines = verdict_lines(data)
+    claims = [line for line in lines if line.startswith("- ")]
+    beats = [re.match(r"- \*\*(\S+) beats (\S+)\*\*: by (\S+) ", line) for line in claims]
+    assert [(m.group(1), m.group(2)) for m in beats if m] == [("strong", "weak"), ("strong", "weak_twin")]
+    assert [float(m.group(3)) for m in beats if m] == pytest.approx([0.90125 - 0.6, 0.90125 - 0.605], abs=5e-4)
+    unresolved = [line for line in claims if "not separated" in line]
+    assert len(unresolved) == 1 and unresolved[0].startswith("- weak vs weak_twin: not separated (-0.005 ")
+    assert len(claims) == 3
+    assert "At 1 proposals and 8 search seeds" in lines[2] and not any("provisional" in line for line in lines)
 
 
 def test_seeds_to_separate_grows_with_noise_and_shrinks_with_the_gap():

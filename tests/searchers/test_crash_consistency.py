@@ -112,24 +112,36 @@ def test_a_held_run_refuses_a_second_writer_with_one_line(tmp_path):
     assert f"pid {os.getpid()}" in lines[0] and "random-quadratic-seed0" in lines[0]
 
 
+HELD_SEARCH = Path(__file__).with_name("_held_search.py")
+
+
 def test_two_identical_searches_started_together_write_the_budget_once(tmp_path):
-    path = tmp_path / "runs.sqlite"
-    budget = 400
-    args = _cli(*SEARCH, "--budget", str(budget), "--store", str(path))
-    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and first.poll() is None:
-        if path.exists():
-            with ResultStore(path) as store:
-                if store.count() >= 5:
-                    break
-        time.sleep(0.05)
-    second = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, second_err = second.communicate(timeout=300)
-    first.communicate(timeout=300)
-    assert first.returncode == 0
+    path, held, go = tmp_path / "runs.sqlite", tmp_path / "held", tmp_path / "go"
+    budget = 40
+    args = (*SEARCH, "--budget", str(budget), "--store", str(path))
+    # The first writer stops after its 5th committed result, holding the run's lease, until `go`
+    # exists; `go` is created only once the second writer has tried and ended, so the second
+    # always meets a live holder (never a finished run, which it would resume and exit 0).
+    first = subprocess.Popen(
+        [sys.executable, str(HELD_SEARCH), str(held), str(go), "5", *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not held.exists():
+            assert first.poll() is None, "the first writer ended before it held the run"
+            assert time.monotonic() < deadline, "the first writer did not reach its 5th result"
+            time.sleep(0.02)
+        second = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=300)
+        with ResultStore(path) as store:
+            assert store.count() == 5, "the second writer wrote while the first held the run"
+    finally:
+        go.touch()
+        _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err
     assert second.returncode == 2, "the second writer should have been refused"
-    assert "is being written by pid" in second_err and len(second_err.strip().splitlines()) == 1
+    assert "is being written by pid" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    assert f"pid {first.pid}" in second.stderr
     with ResultStore(path) as store:
         rows = store.results(run_id="random-quadratic-seed0")
     assert [r.index for r in rows] == list(range(budget))
