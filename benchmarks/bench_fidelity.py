@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from bench_surrogate import noise_ceiling  # noqa: E402 - the sibling script (benchmarks/ is on sys.path)
+
 from optsearch.evaluation.bench.model import training_set
 from optsearch.evaluation.bench.surrogate import Surrogate
 from optsearch.evaluation.bench.table import read_table
@@ -56,12 +58,15 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(args.table)
     started = time.perf_counter()
-    data = training_set(read_table(folder), EvalConfig().rule_config, folder)
+    table = read_table(folder)
+    data = training_set(table, EvalConfig().rule_config, folder)
     n = len(data.fingerprints)
     print(f"{n} screen-passing rules on >= 3 seeds ({time.perf_counter() - started:.1f} s to load)")
     order = np.random.default_rng(0).permutation(n)
     folds = [order[k :: args.folds] for k in range(args.folds)]
     mean, std = held_out_predictions(data, folds)
+    seeds = np.array([len(table.rows[fp]) for fp in data.fingerprints])
+    ceiling = noise_ceiling(data.reward_mean, data.seed_std, seeds)
     print("| split | rules | Kendall τ | Spearman ρ | MAE | τ in top quartile |")
     print("|---|---|---|---|---|---|")
     s = scores(data.reward_mean, mean)
@@ -74,12 +79,25 @@ def main() -> None:
         m, _ = held_out_predictions(data, [test])
         s = scores(data.reward_mean[test], m[test])
         print(f"| without {source} | {s['n']} | {s['tau']:.3f} | {s['rho']:.3f} | {s['mae']:.3f} | {s['top_tau']:.3f} |")
+    print(
+        f"| noise ceiling (a perfect surrogate against these means) | {n} | {ceiling['tau']:.3f} | {ceiling['rho']:.3f} | "
+        f"{ceiling['mae']:.3f} | {ceiling['tau_top']:.3f} |"
+    )
     print()
     measured = data.seed_std
     print(
         f"noise: measured seed-to-seed std (median over held-out rules) {np.median(measured):.4f}, "
         f"predicted {np.median(std):.4f}; Spearman of predicted vs measured std {stats.spearmanr(measured, std).statistic:.3f}"
     )
+    five = seeds >= 5
+    print(f"\nnoise on the {int(five.sum())} rules with >= 5 live seeds (held-out predictions), by mean reward:")
+    print("| rules | mean reward | live seed std (rms) | surrogate's spread (rms) |")
+    print("|---|---|---|---|")
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x))))  # noqa: E731
+    for low, high in ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01)):
+        band = five & (data.reward_mean >= low) & (data.reward_mean < high)
+        if band.any():
+            print(f"| {int(band.sum())} | [{low:.1f}, {min(high, 1.0):.1f}) | {rms(measured[band]):.4f} | {rms(std[band]):.4f} |")
 
 
 if __name__ == "__main__":

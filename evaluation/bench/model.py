@@ -67,8 +67,16 @@ def write_features(folder: Path, table: Table, rule_config: RuleConfig) -> Path:
     from .features import FEATURE_VERSION, features
 
     fps = sorted(table.trained_rules(min_seeds=1))
-    X = features([resolve_rule(next(iter(table.rows[fp].values())).rule) for fp in fps], rule_config)
     path = folder / FEATURES_FILE
+    known: dict[str, np.ndarray] = {}  # the features already written (same version) are not computed again
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["version"]) == FEATURE_VERSION:
+                known = dict(zip(data["fingerprints"].tolist(), data["X"]))
+    new = [fp for fp in fps if fp not in known]
+    for fp, row in zip(new, features([resolve_rule(next(iter(table.rows[fp].values())).rule) for fp in new], rule_config)):
+        known[fp] = row
+    X = np.stack([known[fp] for fp in fps]) if fps else features([], rule_config)
     np.savez_compressed(path, version=np.array(FEATURE_VERSION), fingerprints=np.array(fps), X=X.astype(np.float32))
     return path
 

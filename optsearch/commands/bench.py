@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
-from optsearch.cli_options import UsageError, add_backend_options, existing_store, positive_int
+from optsearch.cli_options import UsageError, add_backend_options, existing_store, positive_int, seed
 from optsearch.evaluation.executor import PARALLEL_BACKEND
 
 
@@ -24,10 +25,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     unknown = [s for s in stages if s not in BuildPlan().stages]
     if unknown:
         raise UsageError(f"--stages: unknown stage {unknown[0]!r}; stages: {', '.join(BuildPlan().stages)}")
-    plan = BuildPlan(stages=stages, searcher_budget=args.searcher_budget)
+    plan = BuildPlan(
+        stages=stages,
+        searcher_budget=args.searcher_budget,
+        mutations_top=args.mutations_top,
+        mutations_per_rule=args.mutations_per_rule,
+        seed=args.seed,
+    )
     if args.random_rules is not None:
         groups = dict(plan.random_rules)
-        plan = BuildPlan(stages=stages, searcher_budget=args.searcher_budget, random_rules=tuple((g, args.random_rules * groups[g] // sum(groups.values())) for g in groups))
+        plan = replace(plan, random_rules=tuple((g, args.random_rules * groups[g] // sum(groups.values())) for g in groups))
     started = time.perf_counter()
 
     def log(message: str) -> None:
@@ -69,6 +76,9 @@ def register(commands) -> None:
     build.add_argument("--stages", default=None, help="comma-separated: named,trajectories,random,mutations (default: all)")
     build.add_argument("--searcher-budget", type=positive_int, default=200, help="proposals per searcher run (trajectories)")
     build.add_argument("--random-rules", type=positive_int, default=None, help="uniform random rules over 1-3 groups (default 12000)")
+    build.add_argument("--mutations-top", type=positive_int, default=100, help="mutate the best N rules by table mean (mutations)")
+    build.add_argument("--mutations-per-rule", type=positive_int, default=10, help="one-token mutations per rule (mutations)")
+    build.add_argument("--seed", type=seed, default=0, help="the plan's seed: its random rules and mutations (another seed: other rules)")
     build.add_argument("--ingest", action="append", help="another store of the same protocol whose results join the table")
     build.add_argument("--from-table", action="store_true", help="start from the shipped table's rows (continue it)")
     add_backend_options(build, PARALLEL_BACKEND)

@@ -112,16 +112,37 @@ def test_screened_rules_are_screened_as_live(bench):
     assert answer.status == SCREENED and answer.reward == 0.0
 
 
-def test_a_tabulated_result_equals_a_fresh_live_evaluation(bench):
-    adam = parse("adam")
-    fp = fingerprint(adam)
-    row = bench.table.rows[fp][0]
+def test_a_tabulated_result_equals_a_fresh_live_evaluation(tmp_path):
+    """A table built from live evaluations answers with exactly what a fresh live evaluation gives
+    (mnist1d's default protocol, every field bit for bit) on the machine that built it."""
+    store = SQLiteStore(str(tmp_path / "s.sqlite"))
+    rules = [parse("adam"), parse("drop(sign(m), 0.1) * ld")]
+    with Evaluator(EvalConfig(task="mnist1d"), store=store, backend="serial") as built:
+        built.evaluate(rules, seed=0)
+    export_store([store], tmp_path / "bench", with_features=False)
+    bench = load_bench("mnist1d", folder=tmp_path / "bench")
     with Evaluator(EvalConfig(task="mnist1d"), backend="serial") as live:
-        result = live.evaluate([adam], seed=0)[0]
-    assert live.config_hash == bench.config_hash
-    assert (result.status, result.reward, result.lr, result.val_acc, result.test_acc, result.per_lr) == (
-        row.status, row.reward, row.lr, row.val_acc, row.test_acc, row.per_lr
-    )
+        fresh = live.evaluate(rules, seed=0)
+    assert live.config_hash == bench.config_hash == load_bench("mnist1d").config_hash
+    for rule, result in zip(rules, fresh):
+        answer = bench.query(rule, 0)
+        assert answer.source == "table" and answer.table_seed == 0
+        assert (answer.status, answer.reward, answer.lr, answer.val_acc, answer.test_acc, answer.per_lr, answer.cost) == (
+            result.status, result.reward, result.lr, result.val_acc, result.test_acc, result.per_lr, result.cost
+        )
+
+
+def test_the_shipped_table_agrees_with_live_training_on_this_machine(bench):
+    """Bit-for-bit equality holds on the platform that built a row: another CPU's kernels round
+    differently, and 200 steps turn that into seed-sized differences (see docs/bench). What must
+    hold anywhere is agreement in distribution: Adam's fresh live rewards on the table seeds
+    against the table's, within the seed-to-seed noise (std ~0.015)."""
+    adam = parse("adam")
+    recorded = bench.table.rows[fingerprint(adam)]
+    with Evaluator(EvalConfig(task="mnist1d"), backend="serial") as live:
+        fresh = [live.evaluate([adam], seed=seed)[0].reward for seed in (0, 1, 2)]
+    table = [recorded[seed].reward for seed in (0, 1, 2)]
+    assert abs(np.mean(fresh) - np.mean(table)) < 0.03, (fresh, table)
 
 
 def test_the_evaluator_serves_the_bench_with_provenance(bench):
