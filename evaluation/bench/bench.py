@@ -164,7 +164,8 @@ class Bench:
         raise BenchError(
             f"{self.name} stands for {self.live_task} with its default protocol (config {self.config_hash}, "
             f"trainer {self.trainer_version}); this config (steps={config.steps}, batch_size={config.batch_size}, "
-            f"lrs={config.lrs}, screen={config.screen}, hurdle={config.hurdle}) is another one (config {digest})"
+            f"lrs={config.lrs}, screen={config.screen}, hurdle={config.hurdle}) is another one (config {digest}): "
+            f"use --task {self.live_task} to train live with other settings"
         )
 
     def screen_verdict(self, fp: str) -> Optional[bool]:
