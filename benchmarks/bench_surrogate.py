@@ -30,6 +30,7 @@ import numpy as np
 
 from optsearch.dsl import parse
 from optsearch.evaluation.bench.features import FEATURE_VERSION, feature_names, rule_features
+from optsearch.evaluation.bench.model import stored_features
 from optsearch.evaluation.bench.surrogate import REGRESSORS, STD_MODELS, Surrogate, SurrogateConfig
 from optsearch.evaluation.store import SQLiteStore
 
@@ -93,11 +94,7 @@ def load_table(path: str, task: str = "mnist1d", min_seeds: int = 3) -> Table:
 
 def cached_features(table: Table, cache: Optional[str]) -> tuple[np.ndarray, list[float]]:
     """Features of every rule (from ``cache`` where it has them) and the ms each new one took."""
-    known: dict[str, np.ndarray] = {}
-    if cache and Path(cache).exists():
-        data = np.load(cache, allow_pickle=False)
-        if str(data["version"]) == FEATURE_VERSION:
-            known = dict(zip(data["fingerprints"].tolist(), data["X"]))
+    known = stored_features(Path(cache) if cache else None)
     timings = []
     rows = []
     for fp, rule in zip(table.fingerprints, table.rules):

@@ -92,9 +92,9 @@ class CompareConfig:
     def for_task(cls, task: str) -> "CompareConfig":
         """The defaults for ``task``: a bench affords 20 seeds of 200 proposals within minutes, a live task
         48 proposals on 5 seeds within ten minutes (both measured on the 2-core dev machine)."""
-        from optsearch.evaluation.tasks import spec_for
+        from optsearch.evaluation.tasks import is_bench_task
 
-        return cls(budget=BENCH_BUDGET, seeds=BENCH_SEEDS) if spec_for(task).bench is not None else cls()
+        return cls(budget=BENCH_BUDGET, seeds=BENCH_SEEDS) if is_bench_task(task) else cls()
 
     def arms(self) -> tuple[Arm, ...]:
         """Every searcher as an :class:`Arm`; ``ValueError`` on a bad or repeated label."""
@@ -244,9 +244,9 @@ def run_comparison(
                     runs[name].append(results)
         data = _heldout_data(evaluator, runs, compare)
         files = write_report(data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size)
-        found = [row for row in leaderboard(data, compare.leaderboard_size) if row.searcher != "baseline"]
+        best = [row for row in leaderboard(data, compare.leaderboard_size) if row.searcher != "baseline"]
         if evaluator.bench is not None and compare.live_check > 0:
-            files.update(_live_check(evaluator, found[: compare.live_check], compare, out_dir, backend, workers, address))
-    found = [row.rule for row in found]
+            files.update(_live_check(evaluator, best[: compare.live_check], compare, out_dir, backend, workers, address))
+    found = [row.rule for row in best]
     files["rosenbrock"] = plot_rosenbrock({rule: rule for rule in found[:3]}, out_dir / "rosenbrock.png")
     return CompareOutcome(runs, data, files, time.perf_counter() - started)

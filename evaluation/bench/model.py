@@ -49,16 +49,25 @@ def targets(table: Table, min_seeds: int = MIN_SEEDS):
     return tuple(fps), rules, sources, reward, test, std
 
 
+def stored_features(path: Optional[Path]) -> dict[str, np.ndarray]:
+    """Fingerprint -> feature row of a features file, empty when it is missing or of another version."""
+    from .features import FEATURE_VERSION
+
+    if path is None or not path.exists():
+        return {}
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["version"]) != FEATURE_VERSION:
+            return {}
+        return dict(zip(data["fingerprints"].tolist(), data["X"]))
+
+
 def feature_matrix(fingerprints: Sequence[str], rules: Sequence[str], rule_config: RuleConfig, shipped: Optional[Path]) -> np.ndarray:
     """Features of ``rules``: the shipped ones when their version is current, else computed."""
-    from .features import FEATURE_VERSION, features
+    from .features import features
 
-    if shipped is not None and shipped.exists():
-        with np.load(shipped, allow_pickle=False) as data:
-            if str(data["version"]) == FEATURE_VERSION:
-                index = {fp: i for i, fp in enumerate(data["fingerprints"].tolist())}
-                if all(fp in index for fp in fingerprints):
-                    return data["X"][[index[fp] for fp in fingerprints]]
+    known = stored_features(shipped)
+    if all(fp in known for fp in fingerprints):
+        return np.stack([known[fp] for fp in fingerprints]) if fingerprints else features([], rule_config)
     return features([resolve_rule(r) for r in rules], rule_config)
 
 
@@ -68,11 +77,7 @@ def write_features(folder: Path, table: Table, rule_config: RuleConfig) -> Path:
 
     fps = sorted(table.trained_rules(min_seeds=1))
     path = folder / FEATURES_FILE
-    known: dict[str, np.ndarray] = {}  # the features already written (same version) are not computed again
-    if path.exists():
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["version"]) == FEATURE_VERSION:
-                known = dict(zip(data["fingerprints"].tolist(), data["X"]))
+    known = stored_features(path)  # the features already written (same version) are not computed again
     new = [fp for fp in fps if fp not in known]
     for fp, row in zip(new, features([resolve_rule(next(iter(table.rows[fp].values())).rule) for fp in new], rule_config)):
         known[fp] = row

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import stats
+from ..tasks import is_bench_task
 from .data import ComparisonData, compute_of
 
 BAND_POINTS = 50  # columns at which a curve's bootstrap band is computed
@@ -84,7 +85,7 @@ def plot_curves(data: ComparisonData, path: Path, *, seed: int = 0) -> Path:
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5) or 1, fontsize=9)
     heldout = (
         "held-out = expected test accuracy (the bench's)"
-        if data.task.endswith("-bench")
+        if is_bench_task(data.task)
         else f"held-out = test accuracy on {len(data.heldout.seeds)} unseen seeds"
     )
     fig.suptitle(f"Search strategies{f' on {data.task}' if data.task else ''}: IQM over seeds, 95 % bootstrap band; {heldout}")

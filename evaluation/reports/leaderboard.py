@@ -18,6 +18,7 @@ from typing import Optional
 
 from optsearch.dsl import resolve_rule, to_latex
 
+from ..tasks import is_bench_task
 from .data import ComparisonData
 from .differences import paired_difference
 from .formatting import cell, code, fmt, interval, write_csv
@@ -115,7 +116,7 @@ def write_leaderboard(rows: list[LeaderboardRow], out_dir: Path, *, task: str = 
         "reward: the best single-seed validation reward the rule had during the search (not a result).",
         "",
     ]
-    if task.endswith("-bench"):
+    if is_bench_task(task):
         lines[-1:-1] = [
             "On a bench the held-out mean is the rule's **expected** test accuracy (the table's mean or the "
             "surrogate's prediction), the same on every held-out seed, so the difference to Adam has no interval "

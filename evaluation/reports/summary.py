@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import stats
+from ..tasks import is_bench_task
 from .data import ComparisonData, compute_of, is_training
 from .differences import Difference, seeds_to_separate, unpaired_difference
 from .formatting import cell, code, fmt, interval, write_csv
@@ -157,7 +158,7 @@ def write_summary(data: ComparisonData, out_dir: Path, *, reference: str = "rand
 def _protocol(data: ComparisonData, reference: str) -> str:
     baselines = ", ".join(f"{name} {np.mean(data.baseline_scores(name)):.3f}" for name in data.baselines)
     seeds = data.search_seeds
-    if data.task.endswith("-bench"):
+    if is_bench_task(data.task):
         heldout = (
             "the **expected** full-training test accuracy at the validation-chosen rate: on a bench the mean over "
             "the table's seeds for a tabulated rule, else the surrogate's prediction (no evaluation noise: the "

@@ -26,7 +26,7 @@ definition. The loaders live in :mod:`.data` (and :mod:`.cifar10` for the files)
 
 from .cifar10 import DatasetNotFoundError
 from .functions import SCORE_DECADES, QuadraticFunction, RosenbrockFunction, TestFunction, progress_score
-from .registry import DEFAULT_TASK, DEFAULTS, LR_GRID, REGISTRY, SPECS, TASK_KINDS, TASKS, TaskSpec, get_task, spec_for
+from .registry import DEFAULT_TASK, DEFAULTS, LR_GRID, REGISTRY, SPECS, TASK_KINDS, TASKS, TaskSpec, get_task, is_bench_task, spec_for
 from .task import SPLIT_SEED, DataSplit, Task, TaskDefaults
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "TaskSpec",
     "TestFunction",
     "get_task",
+    "is_bench_task",
     "progress_score",
     "spec_for",
 ]
