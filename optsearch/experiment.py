@@ -82,8 +82,8 @@ SETTINGS: dict[str, Setting] = {
     "budget": Setting(int, positive_int),
     "seeds": Setting(int, seed_runs),
     "heldout_seeds": Setting(int, seed_runs),
-    "live_check": Setting(int, nonnegative_int),
-    "live_seeds": Setting(int, live_seed_count),
+    "race_top": Setting(int, nonnegative_int),
+    "race_seeds": Setting(int, live_seed_count),
     "batch_size": Setting(int, positive_int),
     "backend": Setting(str, _choice(BACKENDS)),
     "workers": Setting(int, positive_int),
@@ -94,6 +94,9 @@ SETTINGS: dict[str, Setting] = {
     "population_size": Setting(int, positive_int),
     "device": Setting(str),
 }
+
+#: Keys of older files, read as the key they were renamed to (the live check became the race).
+RENAMED = {"live_check": "race_top", "live_seeds": "race_seeds"}
 
 #: Keys a manifest writes for the record; read back, they are ignored.
 INFORMATIONAL = frozenset({"versions", "command", "git_commit", "git_dirty", "written_at", "bench"})
@@ -176,6 +179,7 @@ def read_experiment(path: "str | Path") -> Experiment:
     for name, value in data.items():
         if name in INFORMATIONAL or name == "searchers":
             continue
+        name = RENAMED.get(name, name)
         if name not in SETTINGS:
             raise ExperimentError(f"{path}: unknown key {name!r}; keys are {', '.join([*SETTINGS, 'searchers'])}")
         settings[name] = _setting(path, name, value)

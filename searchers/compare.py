@@ -8,7 +8,9 @@ searcher (or its label), task and seed, so an interrupted comparison started aga
 - every incumbent any run ever had, and the baselines (Adam, momentum, SGD, ``ld * adam``), are
   re-trained on held-out seeds no search used, with full training (:mod:`~optsearch.evaluation.reports.heldout`);
 - the report speaks in those held-out numbers: ``curves.png``, ``summary.md``/``summary.csv``
-  (with a verdict), ``leaderboard.md``/``leaderboard.csv`` (paired against Adam), ``rosenbrock.png``.
+  (with a verdict), ``leaderboard.md``/``leaderboard.csv`` (paired against Adam), ``rosenbrock.png``;
+- the leaderboard's best rules are raced against Adam on fresh held-out seeds until each is
+  decided (``race.md``; on a bench they are trained for real on its live task).
 """
 
 from __future__ import annotations
@@ -83,10 +85,11 @@ class CompareConfig:
     batch_size: int = 8
     heldout_seeds: int = DEFAULT_HELDOUT_SEEDS
     leaderboard_size: int = 8
-    #: On a bench: the best found rules trained for real on its live task, and on how many seeds
-    #: (see :mod:`~optsearch.evaluation.reports.live_check`); 0 rules: no live check.
-    live_check: int = 3
-    live_seeds: int = 10
+    #: The best found rules raced against Adam on fresh held-out seeds up to a seed cap (on a bench:
+    #: trained for real on its live task; see :mod:`~optsearch.evaluation.reports.race_report`);
+    #: 0 rules: no race.
+    race_top: int = 5
+    race_seeds: int = 20
 
     @classmethod
     def for_task(cls, task: str) -> "CompareConfig":
@@ -195,17 +198,26 @@ def _seeds_in_processes(compare: CompareConfig, eval_config: EvalConfig, store: 
             yield future.result()
 
 
-def _live_check(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Path, backend, workers, address) -> dict[str, Path]:
-    """Train the bench's best rules and Adam for real on the bench's live task (held-out seeds)."""
+def _race(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Path, backend, workers, address) -> dict[str, Path]:
+    """Race the best found rules against Adam on fresh held-out seeds: on a bench's live task (for
+    real), or on the comparison's own task; write ``race.csv``/``.md``/``.png``."""
     from dataclasses import replace
 
-    from optsearch.evaluation.reports.live_check import live_check, write_live_check
+    from optsearch.evaluation.reports.race_report import race_rules, write_race
+    from optsearch.evaluation.reports.racing import RacePlan
 
-    live = heldout_config(replace(evaluator.config, task=evaluator.bench.live_task))
-    with Evaluator(live, store=evaluator.store, backend=backend, workers=workers, address=address) as trainer:
-        checked = live_check(trainer, [row.rule for row in rows], [row.heldout_mean for row in rows], compare.live_seeds)
-    csv_path, md_path = write_live_check(checked, out_dir, live_task=evaluator.bench.live_task)
-    return {"live_check_csv": csv_path, "live_check_md": md_path}
+    bench = evaluator.bench
+    task = bench.live_task if bench is not None else evaluator.config.task
+    live = heldout_config(replace(evaluator.config, task=task))
+    plan = RacePlan(first=min(5, compare.race_seeds), cap=compare.race_seeds)
+    references = {row.rule: row.heldout_mean for row in rows}
+    # A bench answers in this process, so its live trainings get workers of their own; a live
+    # comparison's race reuses the comparison's workers.
+    own = dict(backend=backend, workers=workers, address=address) if bench is not None else dict(backend=evaluator.executor)
+    with Evaluator(live, store=evaluator.store, data_dir=evaluator.data_dir, **own) as trainer:
+        result = race_rules(trainer, [row.rule for row in rows], plan, references=references)
+    label = "bench (expected test acc)" if bench is not None else "leaderboard held-out mean"
+    return write_race(result, out_dir, reference_label=label)
 
 
 def run_comparison(
@@ -245,8 +257,8 @@ def run_comparison(
         data = _heldout_data(evaluator, runs, compare)
         files = write_report(data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size)
         best = [row for row in leaderboard(data, compare.leaderboard_size) if row.searcher != "baseline"]
-        if evaluator.bench is not None and compare.live_check > 0:
-            files.update(_live_check(evaluator, best[: compare.live_check], compare, out_dir, backend, workers, address))
+        if compare.race_top > 0 and best:
+            files.update(_race(evaluator, best[: compare.race_top], compare, out_dir, backend, workers, address))
     found = [row.rule for row in best]
     files["rosenbrock"] = plot_rosenbrock({rule: rule for rule in found[:3]}, out_dir / "rosenbrock.png")
     return CompareOutcome(runs, data, files, time.perf_counter() - started)

@@ -5,6 +5,7 @@ parsers, whose ``handler`` parses nothing more, calls the library and prints.
 - :mod:`.evaluate`: ``eval``, ``show``
 - :mod:`.search`: ``search``
 - :mod:`.compare`: ``compare``
+- :mod:`.confirm`: ``confirm``
 - :mod:`.transfer`: ``transfer``
 
 Every library import a command needs is made inside it, so that the parser (and ``optsearch

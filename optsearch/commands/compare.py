@@ -98,8 +98,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         groups=args.groups,
         heldout_seeds=args.heldout_seeds,
         batch_size=args.batch_size,
-        live_check=args.live_check,
-        live_seeds=args.live_seeds,
+        race_top=args.race_top,
+        race_seeds=args.race_seeds,
     )
     try:
         for arm in compare.arms():
@@ -161,14 +161,23 @@ def register(commands) -> None:
         "--heldout-seeds", type=seed_runs, default=None, help="held-out seeds each incumbent is re-trained on (default 3)"
     )
     compare.add_argument(
+        "--race-top",
         "--live-check",
+        dest="race_top",
         type=nonnegative_int,
         default=None,
         metavar="K",
-        help="on a bench task: train the K best found rules and Adam for real on the live task (default 3; 0: none)",
+        help="race the K best found rules against Adam on fresh held-out seeds until each is decided (on a bench: "
+        "trained for real on its live task; default 5; 0: no race)",
     )
     compare.add_argument(
-        "--live-seeds", type=live_seed_count, default=None, help="held-out seeds of the live check (default 10)"
+        "--race-seeds",
+        "--live-seeds",
+        dest="race_seeds",
+        type=live_seed_count,
+        default=None,
+        metavar="N",
+        help="the race's seed cap (default 20; looks after 5, 10, 15, 20 seeds)",
     )
     compare.add_argument(
         "--task",

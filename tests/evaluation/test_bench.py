@@ -169,16 +169,16 @@ def test_search_compare_and_manifest_on_the_bench(tmp_path, capsys):
     assert len(rows) == 40 and all(r.detail.startswith("bench:") or r.status == SCREENED or r.cached for r in rows)
     out = tmp_path / "cmp"
     argv = ["compare", "--task", "mnist1d-bench", "--searchers", "random,evolution", "--budget", "30", "--seeds", "2", "--out", str(out)]
-    assert main([*argv, "--live-check", "1", "--live-seeds", "2"]) == 0
+    assert main([*argv, "--race-top", "1", "--race-seeds", "2"]) == 0
     manifest = (out / "manifest.toml").read_text()
     assert load_bench("mnist1d").content_hash in manifest
     assert (out / "summary.md").exists()
-    # the live check trained the bench's best rule and Adam for real, on the live task
+    # the race trained the bench's best rule and Adam for real, on the live task
     live = SQLiteStore(str(out / "results.sqlite")).results(task="mnist1d")
     assert {r.seed for r in live} == {1_500_000, 1_500_001} and len({r.fingerprint for r in live}) == 2
     assert all(not r.detail.startswith("bench:") for r in live)
-    check = (out / "live-check.md").read_text()
-    assert "vs Adam (paired) [95.0 % CI]" in check and "Adam" in check
+    check = (out / "race.md").read_text()
+    assert "Raced against Adam on mnist1d" in check and "bench (expected test acc)" in check
     # the experiment file the manifest is re-runs it, training nothing new
     def answered():
         return sum(not r.cached for r in SQLiteStore(str(out / "results.sqlite")).results())
@@ -191,7 +191,7 @@ def test_search_compare_and_manifest_on_the_bench(tmp_path, capsys):
 def test_a_bench_comparison_in_processes_equals_the_sequential_one(tmp_path):
     """Seeds run in parallel processes share no cache entries, so results, costs and cache hits are
     those of the one-process loop."""
-    argv = ["compare", "--task", "mnist1d-bench", "--searchers", "random,gp", "--budget", "40", "--seeds", "3", "--live-check", "0", "--quiet"]
+    argv = ["compare", "--task", "mnist1d-bench", "--searchers", "random,gp", "--budget", "40", "--seeds", "3", "--race-top", "0", "--quiet"]
     assert main([*argv, "--out", str(tmp_path / "serial"), "--backend", "serial"]) == 0
     assert main([*argv, "--out", str(tmp_path / "parallel"), "--workers", "2"]) == 0
 
