@@ -160,14 +160,20 @@ def eval_config(
     device: Optional[str] = None,
 ):
     """The :class:`~optsearch.evaluation.config.EvalConfig` of ``task`` (the default task when None);
-    ``device`` is checked against this machine (``None``: CUDA when available)."""
+    ``device`` is checked against this machine (``None``: CUDA when available). An unknown task, or
+    one the search cannot train on (a language task), is a :class:`UsageError`."""
     from optsearch.evaluation.config import EvalConfig
-    from optsearch.evaluation.tasks import DEFAULT_TASK, TASKS
+    from optsearch.evaluation.tasks import DEFAULT_TASK, TASK_KINDS, TASKS
+    from optsearch.evaluation.training.child import check_searchable
     from optsearch.evaluation.training.device import device_name
 
     task = task or DEFAULT_TASK
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    try:
+        check_searchable(task, TASK_KINDS[task])
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     try:
         device = device_name(device)
     except ValueError as error:

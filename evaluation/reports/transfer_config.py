@@ -9,7 +9,7 @@ from typing import Any, Optional, Union
 
 from ..tasks import LR_GRID, Task, spec_for
 from ..training.loop import DIVERGENCE_FACTOR
-from ..training.models import parse_model_name
+from ..training.models import check_model_task, parse_model_name
 from ..training.device import resolve_device
 from ..training.single import Budget
 
@@ -23,8 +23,12 @@ MAX_EPOCHS = 1e6  # far beyond any real budget; keeps the step count a finite in
 class TransferConfig:
     """What to train and how long (see :mod:`.transfer` for the protocol).
 
-    ``task``: a task name (or :class:`Task`) with data: ``digits``, ``mnist1d``, ``cifar10``.
-    ``model``: ``"paper"`` (the search's child), ``"resnet"`` (WRN-16-2) or ``"wrn-D-K"``.
+    ``task``: a task name (or :class:`Task`) with data: ``digits``, ``mnist1d``, ``cifar10``,
+    ``arith`` (language modelling).
+    ``model``: ``"paper"`` (the search's child), ``"resnet"`` (WRN-16-2) or ``"wrn-D-K"``; on
+    sequence tasks also ``"lstm"``, ``"gru"``, ``"transformer"``; on language tasks only
+    ``"transformer"`` (a causal language model). A model that does not fit the task's kind is a
+    ``ValueError`` here, before any training.
     ``lrs``: the tuning grid. ``tuning_seed``: the seed of every tuning run; ``seeds``: the seeds
     of the final runs. Budget: ``steps`` or ``epochs`` (passes over the training split, rounded
     up to whole steps, at most :data:`MAX_EPOCHS`; at most one of the two; neither = the task's
@@ -56,6 +60,9 @@ class TransferConfig:
         parse_model_name(self.model)  # raises for an unknown model
         if isinstance(self.task, str):
             _check_task_name(self.task, self.augment)
+            check_model_task(self.model, self.task, spec_for(self.task).kind)
+        else:
+            check_model_task(self.model, self.task.name, self.task.kind)
         if not self.lrs or any(not (lr > 0.0 and math.isfinite(lr)) for lr in self.lrs):
             raise ValueError(f"lrs must be a non-empty sequence of positive numbers, got {self.lrs}")
         if len(set(self.lrs)) != len(self.lrs):
@@ -87,7 +94,7 @@ class TransferConfig:
     def budget(self, task: Task) -> Budget:
         """Steps, batch size and curve spacing of this config on ``task``."""
         if task.train is None:
-            raise ValueError(f"task {task.name!r} has no data: transfer needs an image or sequence task")
+            raise ValueError(f"task {task.name!r} has no data: transfer needs an image, sequence or language task")
         batch_size = int(self.batch_size if self.batch_size is not None else task.defaults.batch_size)
         if self.steps is not None:
             steps = int(self.steps)
@@ -107,9 +114,10 @@ class TransferConfig:
 
 
 def _check_task_name(name: str, augment: bool) -> None:
-    """Raise ``ValueError`` unless ``name`` is a task with data that ``augment`` can apply to."""
+    """Raise ``ValueError`` unless ``name`` is a task with data (image, sequence or language) that
+    ``augment`` can apply to (image tasks only)."""
     kind = spec_for(name).kind
     if kind == "function":
-        raise ValueError(f"task {name!r} is a function task: transfer needs an image or sequence task")
+        raise ValueError(f"task {name!r} is a function task: transfer needs an image, sequence or language task")
     if augment and kind != "image":
         raise ValueError(f"augmentation is for image tasks; {name!r} is a {kind} task")

@@ -93,10 +93,24 @@ class ChildSpec:
         return conv1 + conv2 + head
 
 
+def check_searchable(name: str, kind: str) -> None:
+    """Raise ``ValueError`` (one line) unless the search can evaluate rules on task ``name`` of ``kind``.
+
+    The search trains the paper's child, a ConvNet classifier of images and sequences (or descends
+    a test function); a language task has no such child and is for ``optsearch transfer`` only.
+    """
+    if kind == "language":
+        raise ValueError(
+            f"task {name!r} is a language task: the search's child (a ConvNet classifier) cannot train on it; "
+            f"use it with optsearch transfer --model transformer"
+        )
+
+
 def child_spec(task: "Task") -> ChildSpec:
-    """The child architecture for a data task (``ValueError`` for a function task)."""
+    """The child architecture for a data task (``ValueError`` for a function or a language task)."""
     if task.is_function:
         raise ValueError(f"task {task.name!r} is a function task: it has no child network")
+    check_searchable(task.name, task.kind)
     return ChildSpec(
         in_channels=task.input_shape[0],
         spatial=tuple(task.input_shape[1:]),

@@ -6,7 +6,8 @@
 - **Batches**: :func:`epoch_batches` / :func:`batch_indices` — consecutive epochs of seeded
   permutations, cut into mini-batches.
 - **Accuracy**: :func:`accuracy` of one network or of K stacked copies, in eval mode (batch-norm
-  running statistics), :data:`EVAL_BATCH` examples per forward pass.
+  running statistics), :data:`EVAL_BATCH` examples per forward pass; on a language task
+  (labels ``[N, T]``) next-token accuracy over every position (:func:`token_accuracy`).
 - **Health**: a loss that is NaN/inf is ``nan``; one above ``divergence_factor`` × the reference
   loss (:data:`DIVERGENCE_FACTOR`) or above :data:`LOSS_CAP` is ``diverged``
   (:func:`loss_failures`); weights with a NaN/inf are ``nan`` (:func:`nonfinite_copies`); a
@@ -36,6 +37,7 @@ __all__ = [
     "epoch_batches",
     "loss_failures",
     "nonfinite_copies",
+    "token_accuracy",
     "torch_threads",
 ]
 
@@ -104,8 +106,11 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, memory_format: torch.memory
     """Accuracy on ``(x, y)`` in eval mode: float64 on the CPU, ``[K]`` for a stacked model.
 
     The model maps ``[B, ...]`` to logits ``[B, classes]`` or, stacked, ``[B, K, classes]``; 4-D
-    inputs are passed in ``memory_format``. The model's training mode is restored afterwards.
+    inputs are passed in ``memory_format``. Labels ``[B, T]`` (a language task) give next-token
+    accuracy instead (:func:`token_accuracy`). The model's training mode is restored afterwards.
     """
+    if y.dim() == 2:
+        return token_accuracy(model, x, y)
     was_training = model.training
     model.eval()
     correct: Optional[Tensor] = None
@@ -121,6 +126,24 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, memory_format: torch.memory
     if correct is None:
         return torch.zeros(())
     return correct.to("cpu", torch.float64) / max(1, int(y.shape[0]))
+
+
+@torch.no_grad()
+def token_accuracy(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """Next-token accuracy on token windows ``(x, y)`` (``[N, T]`` each), in eval mode, float64 on the CPU.
+
+    The model maps ``[B, T]`` to logits ``[B, V, T]``; the prediction at each position is the
+    argmax over ``V`` (dim 1), and the accuracy is correct tokens / all ``N·T`` tokens. The
+    model's training mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=y.device)
+    for start in range(0, int(y.shape[0]), EVAL_BATCH):
+        predicted = model(x[start : start + EVAL_BATCH]).argmax(1)  # [B, T]
+        correct += (predicted == y[start : start + EVAL_BATCH]).sum()
+    model.train(was_training)
+    return correct.to("cpu", torch.float64) / max(1, y.numel())
 
 
 def loss_failures(losses: Tensor, reference, divergence_factor: float) -> tuple[Tensor, Tensor]:

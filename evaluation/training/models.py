@@ -1,8 +1,10 @@
-"""Networks to *transfer* discovered rules to: the paper's child, and a small pre-activation ResNet.
+"""Networks to *transfer* discovered rules to: the paper's child, Wide ResNets and sequence models.
 
 ``build_model(name, task, seed)`` returns an ordinary ``nn.Module`` mapping a batch of the task's
-inputs ``[B, *task.input_shape]`` to logits ``[B, task.num_classes]``, initialised from ``seed``
-alone (torch's global generator is neither read nor advanced):
+inputs ``[B, *task.input_shape]`` to logits ``[B, task.num_classes]`` (on a language task: token
+ids ``[B, T]`` to next-token logits ``[B, V, T]``), initialised from ``seed`` alone (torch's
+global generator is neither read nor advanced). Which names work on which kind of task:
+:data:`MODELS_FOR_KIND` (:func:`check_model_task`).
 
 ==================  ==========================================================================
 name                network
@@ -15,6 +17,11 @@ name                network
 ``wrn-D-K``         a pre-activation Wide ResNet of depth ``D`` (``D = 6n + 4``: ``n`` basic
                     blocks per stage) and widening factor ``K``, e.g. ``wrn-16-4``, ``wrn-28-10``
                     (the family of the paper's transfer experiment, Zagoruyko & Komodakis 2016).
+``lstm``, ``gru``   sequence tasks: one recurrent layer (64 units) over the ``L`` steps of ``C``
+                    features, a linear classifier on the last hidden state.
+``transformer``     sequence tasks: a 2-layer pre-norm Transformer encoder (width 32, 4 heads,
+                    feed-forward 64), mean-pooled; language tasks: the same blocks as a causal
+                    language model. See :mod:`.sequence_models`.
 ==================  ==========================================================================
 
 The Wide ResNet (He et al. 2016, "Identity Mappings"; Zagoruyko & Komodakis 2016): a 3×3 stem
@@ -25,9 +32,9 @@ plus a shortcut: the identity, or a 1×1 convolution of the pre-activated input 
 changes. Convolutions have no bias. Image tasks (``[B, C, H, W]``) get 2-D convolutions; sequence
 tasks (``[B, C, L]``, e.g. ``mnist1d``) the 1-D twin of the same network (kernels of 3, strided
 1-D convolutions, global average pooling over the sequence). Function tasks have no network and
-raise ``ValueError``.
+raise ``ValueError``, as does a network on a kind of task it does not fit.
 
-Initialisation (seeded): convolutions ~ Kaiming normal (fan-out, ReLU gain), linear weights
+Initialisation of the Wide ResNet (seeded): convolutions ~ Kaiming normal (fan-out, ReLU gain), linear weights
 ~ U(±1/√fan_in), linear bias 0, batch norm γ = 1, β = 0 with fresh running statistics.
 """
 
@@ -43,10 +50,29 @@ from torch import Tensor, nn
 
 from ..tasks import Task, get_task
 from .child import child_spec, make_child
+from .sequence_models import CausalTransformerLM, RecurrentClassifier, TransformerClassifier, init_sequence_model
 
-__all__ = ["MODELS", "PreActBlock", "WideResNet", "build_model", "check_wide_resnet", "count_parameters", "parse_model_name"]
+__all__ = [
+    "MODELS",
+    "MODELS_FOR_KIND",
+    "PreActBlock",
+    "WideResNet",
+    "build_model",
+    "check_model_task",
+    "check_wide_resnet",
+    "count_parameters",
+    "parse_model_name",
+]
 
-MODELS: tuple[str, ...] = ("paper", "resnet", "wrn-D-K")
+MODELS: tuple[str, ...] = ("paper", "resnet", "wrn-D-K", "lstm", "gru", "transformer")
+#: The model names (as in :data:`MODELS`) that work on each kind of task.
+MODELS_FOR_KIND: dict[str, tuple[str, ...]] = {
+    "image": ("paper", "resnet", "wrn-D-K"),
+    "sequence": MODELS,
+    "language": ("transformer",),
+    "function": (),
+}
+_SEQUENCE_MODELS = ("lstm", "gru", "transformer")
 RESNET_DEPTH = 16  # "resnet" = WRN-16-2
 RESNET_WIDEN = 2
 STEM_WIDTH = 16
@@ -138,10 +164,11 @@ def init_wide_resnet(model: WideResNet, generator: torch.Generator) -> WideResNe
 
 
 def parse_model_name(name: str) -> tuple[str, dict[str, int]]:
-    """``("paper", {})`` or ``("wrn", {"depth": D, "widen": K})`` for a model name (see :data:`MODELS`)."""
+    """``(kind, options)`` for a model name (see :data:`MODELS`): ``("paper", {})``, ``("lstm", {})``,
+    ``("gru", {})``, ``("transformer", {})`` or ``("wrn", {"depth": D, "widen": K})``."""
     key = name.strip().lower()
-    if key == "paper":
-        return "paper", {}
+    if key in ("paper", *_SEQUENCE_MODELS):
+        return key, {}
     if key == "resnet":
         return "wrn", {"depth": RESNET_DEPTH, "widen": RESNET_WIDEN}
     match = _WRN.match(key)
@@ -149,7 +176,7 @@ def parse_model_name(name: str) -> tuple[str, dict[str, int]]:
         depth, widen = int(match.group(1)), int(match.group(2))
         check_wide_resnet(depth, widen)
         return "wrn", {"depth": depth, "widen": widen}
-    raise ValueError(f"unknown model {name!r}; known: paper, resnet, wrn-D-K (e.g. wrn-16-4)")
+    raise ValueError(f"unknown model {name!r}; known: paper, resnet, wrn-D-K (e.g. wrn-16-4), lstm, gru, transformer")
 
 
 def check_wide_resnet(depth: int, widen: int) -> None:
@@ -158,6 +185,16 @@ def check_wide_resnet(depth: int, widen: int) -> None:
         raise ValueError(f"a Wide ResNet's depth is 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}")
     if widen < 1:
         raise ValueError(f"the widening factor must be >= 1, got {widen}")
+
+
+def check_model_task(name: str, task_name: str, kind: str) -> None:
+    """Raise ``ValueError`` unless model ``name`` works on task ``task_name`` of ``kind`` (see :data:`MODELS_FOR_KIND`)."""
+    if kind == "function":
+        raise ValueError(f"task {task_name!r} is a function task: it has no network to build")
+    family, _ = parse_model_name(name)
+    usable = MODELS_FOR_KIND.get(kind, ())
+    if ("wrn-D-K" if family == "wrn" else family) not in usable:
+        raise ValueError(f"model {name!r} does not work on the {kind} task {task_name!r}; models for {kind} tasks: {', '.join(usable)}")
 
 
 def build_model(
@@ -170,22 +207,32 @@ def build_model(
 ) -> nn.Module:
     """The network ``name`` for ``task`` (a :class:`Task` or a task name), initialised from ``seed``.
 
-    ``name`` is ``"paper"``, ``"resnet"`` (WRN-16-2) or ``"wrn-D-K"``; ``depth``/``widen``
-    override a Wide ResNet's (and are rejected for ``"paper"``). The result is on the
-    CPU in training mode; move it with ``.to(device)``. Raises ``ValueError`` for an unknown name,
-    a function task or an input that is neither ``[C, H, W]`` nor ``[C, L]``.
+    ``name`` is one of :data:`MODELS`: ``"paper"``, ``"resnet"`` (WRN-16-2), ``"wrn-D-K"``,
+    ``"lstm"``, ``"gru"`` or ``"transformer"``; ``depth``/``widen`` override a Wide ResNet's (and
+    are rejected for the others). The result is on the CPU in training mode; move it with
+    ``.to(device)``. Raises ``ValueError`` for an unknown name, a function task or a model that
+    does not work on the task's kind (:func:`check_model_task`).
     """
     if isinstance(task, str):
         task = get_task(task)
     if task.is_function:
         raise ValueError(f"task {task.name!r} is a function task: it has no network to build")
     kind, options = parse_model_name(name)
+    check_model_task(name, task.name, task.kind)
+    if kind != "wrn" and (depth is not None or widen is not None):
+        raise ValueError(f"depth and widen only apply to Wide ResNets, not to {name!r}")
     # Build without touching torch's global generator (module constructors draw from it).
     with torch.random.fork_rng(devices=[]):
         if kind == "paper":
-            if depth is not None or widen is not None:
-                raise ValueError("depth and widen only apply to Wide ResNets, not to the paper's child")
             return make_child(child_spec(task), int(seed))
+        generator = torch.Generator().manual_seed(int(seed))
+        if task.kind == "language":
+            return init_sequence_model(CausalTransformerLM(task.num_classes, task.input_shape[0]), generator)
+        if kind in _SEQUENCE_MODELS:
+            channels, length = task.input_shape
+            if kind == "transformer":
+                return init_sequence_model(TransformerClassifier(channels, length, task.num_classes), generator)
+            return init_sequence_model(RecurrentClassifier(kind, channels, task.num_classes), generator)
         if depth is not None:
             options["depth"] = int(depth)
         if widen is not None:
@@ -194,7 +241,7 @@ def build_model(
         if task.kind not in ("image", "sequence") or dims not in (1, 2):
             raise ValueError(f"task {task.name!r} ({task.kind}, input {task.input_shape}) has no Wide ResNet variant")
         model = WideResNet(task.input_shape[0], task.num_classes, dims=dims, **options)
-        return init_wide_resnet(model, torch.Generator().manual_seed(int(seed)))
+        return init_wide_resnet(model, generator)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -49,9 +49,9 @@ def _check_data_task(task: Task, shape: tuple[int, ...], sizes: tuple[int, int, 
 
 
 def test_task_names_and_default():
-    assert set(TASKS) == {"digits", "mnist1d", "mnist1d-bench", "cifar10", "quadratic", "rosenbrock"}
+    assert set(TASKS) == {"digits", "mnist1d", "mnist1d-bench", "cifar10", "quadratic", "rosenbrock", "arith"}
     assert set(tasks_module.TASK_KINDS) == set(TASKS)
-    for name in ("digits", "mnist1d", "quadratic", "rosenbrock"):
+    for name in ("digits", "mnist1d", "quadratic", "rosenbrock", "arith"):
         assert get_task(name).kind == tasks_module.TASK_KINDS[name]
     assert DEFAULT_TASK in ("digits", "mnist1d")
     with pytest.raises(ValueError, match="unknown task"):
