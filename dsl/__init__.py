@@ -2,7 +2,7 @@
 
 Public API::
 
-    from optsearch.dsl import parse, to_tokens, from_tokens, canonical, fingerprint, ParseError, DSLOptimizer
+    from optsearch.dsl import parse, to_tokens, from_tokens, canonical, simplify, fingerprint, ParseError, DSLOptimizer
 
 Trees are at most :data:`MAX_DEPTH` levels deep; making a deeper one raises :class:`RuleTooDeepError`
 (``parse`` and ``from_tokens`` report it as their own ``ParseError`` and ``TokenError``).
@@ -16,6 +16,7 @@ from .library import NAMED_RULES
 from .optimizer import DSLOptimizer, resolve_rule
 from .parser import ParseError, parse
 from .printer import to_latex, to_text
+from .simplify import Simplified, simplify, simplify_checked
 from .tokens import (
     GROUP_SIZE,
     TokenError,
@@ -40,6 +41,7 @@ __all__ = [
     "ParseError",
     "RuleConfig",
     "RuleTooDeepError",
+    "Simplified",
     "TokenError",
     "Unary",
     "UpdateRule",
@@ -53,6 +55,8 @@ __all__ = [
     "parse",
     "random_tokens",
     "resolve_rule",
+    "simplify",
+    "simplify_checked",
     "to_latex",
     "to_text",
     "to_tokens",

@@ -6,6 +6,10 @@ class (fingerprint), shown in the shortest text of that class seen in the store 
 to Adam is **paired**: rule minus Adam on each held-out seed, with a t interval
 (:func:`~.differences.paired_difference`); ``beats_adam`` only when the interval's low end is
 above 0. The baselines (:data:`~.data.HELDOUT_BASELINES`) are ranked with the rest.
+
+Found rules are shown simplified (:func:`~optsearch.dsl.simplify_checked`: constants folded, neutral
+factors such as ``* sign(1)`` removed, kept only where the fingerprint is unchanged); the CSV gives
+the node counts before and after. Grouping is by the stored fingerprint, as before.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from optsearch.dsl import resolve_rule, to_latex
+from optsearch.dsl import resolve_rule, simplify_checked, to_latex
+from optsearch.dsl.expr import size
 
 from ..tasks import is_bench_task
 from .data import ComparisonData
@@ -26,7 +31,7 @@ from .heldout import incumbents
 
 COLUMNS = (
     "rule", "searcher", "heldout_mean", "diff_vs_adam", "diff_ci_low", "diff_ci_high", "beats_adam",
-    "search_reward", "heldout_seeds", "latex",
+    "search_reward", "heldout_seeds", "latex", "length_before", "length_after",
 )  # fmt: skip
 
 
@@ -44,6 +49,10 @@ class LeaderboardRow:
     search_reward: Optional[float]
     heldout_seeds: int
     latex: str
+    length_before: Optional[int] = None
+    """Nodes of the rule as stored (``None`` where the text does not parse)."""
+    length_after: Optional[int] = None
+    """Nodes of ``rule`` as shown (simplified; a baseline's own rule)."""
 
 
 def _latex(text: str) -> str:
@@ -51,6 +60,18 @@ def _latex(text: str) -> str:
         return to_latex(resolve_rule(text))
     except Exception:  # a stored rule the current language cannot parse: the text alone
         return ""
+
+
+def _readable(text: str, simplify: bool) -> tuple[str, Optional[int], Optional[int]]:
+    """The text to show (simplified if ``simplify`` and the fingerprint allows), and both lengths."""
+    try:
+        if not simplify:
+            length = size(resolve_rule(text))
+            return text, length, length
+        checked = simplify_checked(resolve_rule(text))
+    except Exception:  # a stored rule the current language cannot parse: the text alone
+        return text, None, None
+    return (checked.text if checked.changed else text), checked.length_before, checked.length_after
 
 
 def leaderboard(data: ComparisonData, k: int = 8) -> list[LeaderboardRow]:
@@ -73,6 +94,7 @@ def leaderboard(data: ComparisonData, k: int = 8) -> list[LeaderboardRow]:
 
 
 def _row(data: ComparisonData, fp: str, text: str, searcher: str, reward, adam) -> LeaderboardRow:
+    text, before, after = _readable(text, simplify=searcher != "baseline")
     scores = data.heldout.scores(fp)
     diff = paired_difference(scores, adam, data.confidence)
     return LeaderboardRow(
@@ -86,6 +108,8 @@ def _row(data: ComparisonData, fp: str, text: str, searcher: str, reward, adam) 
         search_reward=reward if reward is None or math.isfinite(reward) else None,
         heldout_seeds=len(scores),
         latex=_latex(text),
+        length_before=before,
+        length_after=after,
     )
 
 
@@ -112,7 +136,9 @@ def write_leaderboard(rows: list[LeaderboardRow], out_dir: Path, *, task: str = 
         f"Held-out mean: test accuracy at the validation-chosen learning rate, averaged over {seeds} held-out "
         "seeds that no search used (full training). *vs Adam*: the mean of the per-seed differences to Adam on "
         "the same seeds, with a Student-t 95 % interval; a rule *beats Adam* only when the whole interval is "
-        "above 0. Each functional class is shown once, in the shortest text of it seen in the store. Search "
+        "above 0. Each functional class is shown once, in the shortest text of it seen in the store, simplified "
+        "(constants folded, neutral factors such as `* sign(1)` dropped; kept only where the rule's fingerprint is "
+        "unchanged; `leaderboard.csv` gives the node counts before and after). Search "
         "reward: the best single-seed validation reward the rule had during the search (not a result).",
         "",
     ]
@@ -120,7 +146,7 @@ def write_leaderboard(rows: list[LeaderboardRow], out_dir: Path, *, task: str = 
         lines[-1:-1] = [
             "On a bench the held-out mean is the rule's **expected** test accuracy (the table's mean or the "
             "surrogate's prediction), the same on every held-out seed, so the difference to Adam has no interval "
-            "and *beats Adam* says only that the bench expects it: `live-check.md` trains the best rules for real.",
+            "and *beats Adam* says only that the bench expects it: `race.md` trains the best rules for real, on fresh seeds, until each is decided.",
             "",
         ]
     md_path = out_dir / "leaderboard.md"

@@ -34,7 +34,7 @@ class TaskDefaults:
 
 
 class DataSplit(NamedTuple):
-    """Inputs ``x`` (float32) and integer labels ``y`` (int64) of one split."""
+    """Inputs ``x`` (float32; int64 tokens on a language task) and integer labels ``y`` (int64) of one split."""
 
     x: Tensor
     y: Tensor
@@ -47,8 +47,10 @@ class DataSplit(NamedTuple):
 class Task:
     """One task: data (or a function), its shape and its default training budget.
 
-    ``kind`` is ``"image"`` (``input_shape = (C, H, W)``), ``"sequence"`` (``(C, L)``) or
-    ``"function"`` (``(d,)``, ``function`` set, no data, ``num_classes = 0``).
+    ``kind`` is ``"image"`` (``input_shape = (C, H, W)``), ``"sequence"`` (``(C, L)``),
+    ``"language"`` (``(T,)``: int64 token windows, labels the next tokens ``[N, T]``,
+    ``num_classes`` the vocabulary) or ``"function"`` (``(d,)``, ``function`` set, no data,
+    ``num_classes = 0``).
     """
 
     name: str

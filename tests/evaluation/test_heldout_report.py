@@ -19,6 +19,7 @@ from optsearch.evaluation.reports.differences import paired_difference, seeds_to
 from optsearch.evaluation.reports.data import ComparisonData
 from optsearch.evaluation.reports.heldout import HELDOUT_SEED_BASE, HeldoutScores, heldout_seeds, incumbents
 from optsearch.evaluation.reports.leaderboard import COLUMNS as LEADERBOARD_COLUMNS
+from optsearch.evaluation.reports.race_report import RACE_SEED_BASE
 from optsearch.evaluation.reports.summary import pairwise, summary_columns, verdict_lines
 from optsearch.evaluation.store import ResultStore
 from optsearch.searchers.compare import CompareConfig, run_comparison
@@ -133,9 +134,11 @@ def test_heldout_seeds_never_appear_as_search_seeds_and_training_was_full(compar
     _, store_path, outcome = comparison
     with ResultStore(store_path) as store:
         rows = store.results()
-    search_seeds = {r.seed for r in rows if r.run_id not in ("heldout",)}
+    search_seeds = {r.seed for r in rows if r.run_id not in ("heldout", "race")}
     heldout = [r for r in rows if r.run_id == "heldout"]
+    raced = {r.seed for r in rows if r.run_id == "race"}
     assert search_seeds == {0, 1, 2}
+    assert raced and min(raced) == RACE_SEED_BASE and not raced & (search_seeds | set(outcome.data.heldout.seeds))
     assert {r.seed for r in heldout} == set(outcome.data.heldout.seeds)
     assert not search_seeds & set(outcome.data.heldout.seeds)
     assert all(r.status not in ("screened", "hurdle") for r in heldout)
@@ -176,6 +179,6 @@ def test_a_resumed_comparison_reuses_every_heldout_evaluation(comparison, tmp_pa
     again = run_comparison(COMPARE, EvalConfig(task="quadratic"), tmp_path, store=str(store_path), backend="serial")
     with ResultStore(store_path) as store:
         added = store.results()[before:]
-    assert added and all(r.cached for r in added)  # the held-out re-evaluation: cache hits only
-    assert {r.run_id for r in added} == {"heldout"}
+    assert added and all(r.cached for r in added)  # held-out re-evaluation and race: cache hits only
+    assert {r.run_id for r in added} == {"heldout", "race"}
     assert again.data.heldout.by_fingerprint == outcome.data.heldout.by_fingerprint
