@@ -1,4 +1,11 @@
-"""``optsearch transfer``: rules (or a store's leaderboard) on a larger task, with the DeepOBS protocol."""
+"""``optsearch transfer``: rules (or a store's leaderboard) on larger tasks, with the DeepOBS protocol.
+
+``--task`` takes one or more comma-separated ``TASK[:MODEL]`` entries. Each runs
+:func:`~optsearch.evaluation.reports.transfer.transfer` with the same rules, seeds and options;
+one entry writes its files into ``--out`` as before, several into ``OUT/TASK-MODEL/``. The
+cross-task summary (:mod:`~optsearch.evaluation.reports.transfer_suite`) goes to ``OUT/`` in
+either case.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +23,46 @@ from optsearch.cli_options import (
 )
 
 
+def _task_configs(args: argparse.Namespace, device) -> list:
+    """``[(entry, TransferConfig)]`` of ``--task``; every entry is checked (config, data, model) before any training."""
+    from optsearch.evaluation.reports.transfer import TransferConfig
+    from optsearch.evaluation.reports.transfer_suite import parse_task_entries
+    from optsearch.evaluation.tasks import get_task
+    from optsearch.evaluation.tasks.cifar10 import DownloadError
+    from optsearch.evaluation.training.models import build_model
+
+    try:
+        entries = parse_task_entries(args.task, args.model)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    configs = []
+    for entry in entries:
+        try:
+            config = TransferConfig(
+                task=entry.task,
+                model=entry.model,
+                seeds=tuple(range(1, args.seeds + 1)),
+                steps=args.steps,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                augment=args.augment,
+                weight_decay=args.weight_decay,
+                num_threads=1 if device.type == "cpu" else None,
+            )
+            # Loaded now (and cached) so that missing data or a model that does not fit the task's
+            # input fails before the first entry trains, not hours into the suite.
+            build_model(entry.model, get_task(entry.task, data_dir=args.data_dir, download=args.download), 0)
+        except (ValueError, FileNotFoundError, DownloadError) as error:
+            raise UsageError(f"--task entry {entry.text!r}: {error}") from None
+        configs.append((entry, config))
+    return configs
+
+
 def cmd_transfer(args: argparse.Namespace) -> int:
-    """DeepOBS-style transfer of rules (or a store's leaderboard) to a larger task."""
+    """DeepOBS-style transfer of rules (or a store's leaderboard) to one or more tasks, with the cross-task summary."""
     from optsearch.dsl.arguments import resolve_rule_argument
-    from optsearch.evaluation.reports.transfer import TransferConfig, resolve_device, rules_from_store, transfer
+    from optsearch.evaluation.reports.transfer import resolve_device, rules_from_store, transfer
+    from optsearch.evaluation.reports.transfer_suite import build_suite
 
     try:
         device = resolve_device(args.device)
@@ -32,30 +75,29 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         rules.update(rules_from_store(existing_store(args.store), args.top))
     if not rules:
         raise UsageError("name at least one rule, or --store with a leaderboard to transfer")
-    try:
-        config = TransferConfig(
-            task=args.task,
-            model=args.model,
-            seeds=tuple(range(1, args.seeds + 1)),
-            steps=args.steps,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            augment=args.augment,
-            weight_decay=args.weight_decay,
-            num_threads=1 if device.type == "cpu" else None,
-        )
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    configs = _task_configs(args, device)
     out = output_folder(args.out, "--out")
+    single = len(configs) == 1
 
-    def progress(done: int, total: int, record) -> None:
-        if not args.quiet:
-            print(f"[{done}/{total}] {record.rule} lr {record.lr:g} seed {record.seed}: {record.status}", flush=True)
+    results, reports = [], {}
+    for entry, config in configs:
+        prefix = "" if single else f"{entry.label} "
 
-    result = transfer(rules, config, data_dir=args.data_dir, download=args.download, device=device, progress=progress)
-    files = result.write(out)
-    print(files["md"].read_text())
-    print("wrote " + ", ".join(str(p) for p in files.values()))
+        def progress(done: int, total: int, record, prefix: str = prefix) -> None:
+            if not args.quiet:
+                print(f"[{prefix}{done}/{total}] {record.rule} lr {record.lr:g} seed {record.seed}: {record.status}", flush=True)
+
+        result = transfer(rules, config, data_dir=args.data_dir, download=args.download, device=device, progress=progress)
+        folder = out if single else out / entry.label  # one task writes where it always has
+        files = result.write(folder)
+        results.append(result)
+        reports[entry.label] = files["md"].relative_to(out).as_posix()
+        if single:
+            print(files["md"].read_text())
+        print("wrote " + ", ".join(str(p) for p in files.values()), flush=True)
+    suite_files = build_suite(results).write(out, reports)
+    print(suite_files["md"].read_text())
+    print("wrote " + ", ".join(str(p) for p in suite_files.values()))
     return 0
 
 
@@ -65,8 +107,15 @@ def register(commands) -> None:
     transfer.add_argument(
         "rules", nargs="*", help="rules (text or names); adam, momentum and sgd are always added; after -- for one starting with '-'"
     )
-    transfer.add_argument("--task", required=True, help="digits, mnist1d or cifar10")
-    transfer.add_argument("--model", default="paper", help="paper, resnet (WRN-16-2) or wrn-DEPTH-WIDTH")
+    transfer.add_argument(
+        "--task",
+        required=True,
+        help="TASK[:MODEL],... (e.g. digits,mnist1d:wrn-10-1); several entries write to OUT/TASK-MODEL/ (one: to "
+        "OUT/), and OUT/transfer-suite.* compares every rule with Adam across them",
+    )
+    transfer.add_argument(
+        "--model", default="paper", help="the model of an entry without :MODEL: paper, resnet (WRN-16-2) or wrn-DEPTH-WIDTH"
+    )
     transfer.add_argument("--store", default=None, help="also transfer the top rules of this results store")
     transfer.add_argument("--top", type=positive_int, default=3, help="how many rules to take from --store")
     transfer.add_argument("--seeds", type=seed_runs, default=3, help=f"seeds at the best learning rate (at most {MAX_SEED_RUNS})")
