@@ -112,7 +112,7 @@ def transfer(
     chosen, notes = entries(rules)  # parse first: a typo fails before any data is loaded
     task = config.task if isinstance(config.task, Task) else get_task(config.task, data_dir=data_dir, download=download)
     if task.is_function or task.train is None:
-        raise ValueError(f"task {task.name!r} is a function task: transfer needs an image or sequence task")
+        raise ValueError(f"task {task.name!r} is a function task: transfer needs an image, sequence or language task")
     if config.augment and task.kind != "image":
         raise ValueError(f"augmentation is for image tasks; {task.name!r} is a {task.kind} task")
     budget = config.budget(task)

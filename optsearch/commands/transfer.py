@@ -23,6 +23,21 @@ from optsearch.cli_options import (
 )
 
 
+def reference_rules(text) -> dict[str, str]:
+    """``{name: text}`` of the reference rules named in ``text`` (comma-separated, or ``all``)
+    beyond the baselines every transfer has; a :class:`UsageError` for a name that is not one."""
+    from optsearch.dsl.library import BASELINE_NAMES, REFERENCE_RULE_TEXTS
+
+    if not text:
+        return {}
+    extra = [name for name in REFERENCE_RULE_TEXTS if name not in BASELINE_NAMES]
+    names = extra if text.strip().lower() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in extra]
+    if unknown:
+        raise UsageError(f"--references: {unknown[0]!r} is not a reference rule; they are {', '.join(extra)} (or all)")
+    return {name: REFERENCE_RULE_TEXTS[name] for name in names}
+
+
 def _task_configs(args: argparse.Namespace, device) -> list:
     """``[(entry, TransferConfig)]`` of ``--task``; every entry is checked (config, data, model) before any training."""
     from optsearch.evaluation.reports.transfer import TransferConfig
@@ -61,8 +76,8 @@ def _task_configs(args: argparse.Namespace, device) -> list:
 def cmd_transfer(args: argparse.Namespace) -> int:
     """DeepOBS-style transfer of rules (or a store's leaderboard) to one or more tasks, with the cross-task summary."""
     from optsearch.dsl.arguments import resolve_rule_argument
-    from optsearch.evaluation.reports.transfer import resolve_device, rules_from_store, transfer
-    from optsearch.evaluation.reports.transfer_suite import build_suite
+    from optsearch.evaluation.reports.transfer import resolve_device, rules_from_store
+    from optsearch.evaluation.reports.transfer_runner import run_suite
 
     try:
         device = resolve_device(args.device)
@@ -73,29 +88,32 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         rules[text] = str(resolve_rule_argument(text))
     if args.store:
         rules.update(rules_from_store(existing_store(args.store), args.top))
+    rules.update(reference_rules(args.references))
     if not rules:
         raise UsageError("name at least one rule, or --store with a leaderboard to transfer")
     configs = _task_configs(args, device)
     out = output_folder(args.out, "--out")
     single = len(configs) == 1
+    processes = 1 if device.type != "cpu" else min(args.workers or 1, len(configs))
 
-    results, reports = [], {}
-    for entry, config in configs:
+    def progress(entry):
         prefix = "" if single else f"{entry.label} "
 
-        def progress(done: int, total: int, record, prefix: str = prefix) -> None:
+        def report(done: int, total: int, record) -> None:
             if not args.quiet:
                 print(f"[{prefix}{done}/{total}] {record.rule} lr {record.lr:g} seed {record.seed}: {record.status}", flush=True)
 
-        result = transfer(rules, config, data_dir=args.data_dir, download=args.download, device=device, progress=progress)
-        folder = out if single else out / entry.label  # one task writes where it always has
-        files = result.write(folder)
-        results.append(result)
-        reports[entry.label] = files["md"].relative_to(out).as_posix()
+        return report
+
+    def done(entry, result) -> None:
         if single:
-            print(files["md"].read_text())
-        print("wrote " + ", ".join(str(p) for p in files.values()), flush=True)
-    suite_files = build_suite(results).write(out, reports)
+            print(result.to_markdown())
+        elif not args.quiet:
+            print(f"{entry.label}: done in {result.wall_s:.0f} s", flush=True)
+
+    suite, suite_files = run_suite(
+        rules, configs, out, processes=processes, data_dir=args.data_dir, device=str(device), progress=progress, done=done
+    )
     print(suite_files["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in suite_files.values()))
     return 0
@@ -114,7 +132,7 @@ def register(commands) -> None:
         "OUT/), and OUT/transfer-suite.* compares every rule with Adam across them",
     )
     transfer.add_argument(
-        "--model", default="paper", help="the model of an entry without :MODEL: paper, resnet (WRN-16-2) or wrn-DEPTH-WIDTH"
+        "--model", default="paper", help="the model of an entry without :MODEL: paper, resnet (WRN-16-2), wrn-DEPTH-WIDTH; lstm, gru, transformer (sequence and language tasks)"
     )
     transfer.add_argument("--store", default=None, help="also transfer the top rules of this results store")
     transfer.add_argument("--top", type=positive_int, default=3, help="how many rules to take from --store")
@@ -128,5 +146,15 @@ def register(commands) -> None:
     transfer.add_argument("--data-dir", default=None)
     transfer.add_argument("--download", action="store_true", help="download the dataset (CIFAR-10) if missing")
     transfer.add_argument("--out", default="transfer-out")
+    transfer.add_argument(
+        "--workers", type=positive_int, default=None, help="task entries trained at once, one process each (CPU; default 1)"
+    )
+    transfer.add_argument(
+        "--references",
+        default=None,
+        metavar="NAMES",
+        help="also transfer these reference rules (comma-separated names, or 'all': "
+        "adamw, rmsprop, signsgd, signum, signum-ld, signum-cd, signum-rd)",
+    )
     transfer.add_argument("--quiet", action="store_true")
     transfer.set_defaults(handler=cmd_transfer)

@@ -235,7 +235,7 @@ def test_rules_from_store(tmp_path):
         store.record(_stored("m", 0.8))
         store.record(_stored("sign(g)", 0.6))
     assert rules_from_store(path, 2) == {"powersign": "g * exp(sign(g) * sign(m))", "momentum": "m"}
-    assert list(rules_from_store(path, 10)) == ["powersign", "momentum", "sign(g)"]
+    assert list(rules_from_store(path, 10)) == ["powersign", "momentum", "signsgd"]  # a reference rule by name
     with pytest.raises(StoreError):
         rules_from_store(tmp_path / "missing.sqlite", 3)
 

@@ -278,3 +278,31 @@ def test_a_failed_rule_is_reported_not_a_crash(tmp_path):
     data = json.loads(paths["json"].read_text())  # strict JSON: inf and NaN become null
     assert data["m"] == 10 and data["tallies"]["dead"]["failed"] == 2
     assert paths["png"].read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_a_suite_in_processes_equals_the_suite_in_one_process(tmp_path):
+    """Transfer numbers depend on rule, task, network, rate and seed only, never on the process."""
+    from optsearch.evaluation.reports.transfer_runner import run_suite
+    from optsearch.evaluation.reports.transfer_suite import TaskEntry
+
+    def configs():
+        return [
+            (TaskEntry("digits", "paper"), TransferConfig("digits", steps=4, seeds=(1, 2), lrs=(1e-2, 1e-1), num_threads=1)),
+            (TaskEntry("mnist1d", "paper"), TransferConfig("mnist1d", steps=4, seeds=(1, 2), lrs=(1e-2, 1e-1), num_threads=1)),
+        ]
+
+    rules = {"signum": "sign(m)"}
+    serial, _ = run_suite(rules, configs(), tmp_path / "serial")
+    parallel, files = run_suite(rules, configs(), tmp_path / "parallel", processes=2)
+    assert [c.row() for c in serial.cells] == [c.row() for c in parallel.cells]
+    assert (tmp_path / "parallel" / "digits-paper" / "transfer.md").exists() and files["md"].exists()
+
+
+def test_reference_rules_join_a_transfer_by_name(tmp_path, capsys):
+    out = tmp_path / "refs"
+    argv = ["transfer", "--task", "digits", "--steps", "3", "--seeds", "1", "--references", "signum,signsgd", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    rules = {row["rule"] for row in csv.DictReader((out / "transfer-suite.csv").open())}
+    assert {"signum", "signsgd", "momentum", "sgd"} <= rules
+    assert main([*argv[:-3], "--references", "lion", "--out", str(out / "x")]) == 2
+    assert "'lion' is not a reference rule" in capsys.readouterr().err
