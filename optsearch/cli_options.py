@@ -85,6 +85,22 @@ positive_float = finite_float(0.0, strict=True)
 nonnegative_float = finite_float(0.0, strict=False)
 
 
+def transfer_entries(text: str) -> str:
+    """An argparse type: ``TASK[:MODEL],...`` entries of a transfer suite, checked for form and names
+    (a task with data, a model that fits it); the text itself is kept ("" for none)."""
+    from optsearch.evaluation.reports.transfer_config import TransferConfig
+    from optsearch.evaluation.reports.transfer_suite import parse_task_entries
+
+    if not text.strip():
+        return ""
+    try:
+        for entry in parse_task_entries(text):
+            TransferConfig(entry.task, model=entry.model)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text.strip()
+
+
 def learning_rates(text: str) -> tuple[float, ...]:
     """An argparse type: comma-separated positive, finite learning rates (``1e-3,3e-3,1e-2``)."""
     rates = []

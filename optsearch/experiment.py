@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from optsearch.cli_options import groups, learning_rates, live_seed_count, nonnegative_int, positive_int, seed_runs
+from optsearch.cli_options import groups, learning_rates, live_seed_count, nonnegative_int, positive_int, seed_runs, transfer_entries
 from optsearch.evaluation.executor import BACKENDS
 
 
@@ -84,6 +84,8 @@ SETTINGS: dict[str, Setting] = {
     "heldout_seeds": Setting(int, seed_runs),
     "race_top": Setting(int, nonnegative_int),
     "race_seeds": Setting(int, live_seed_count),
+    "transfer": Setting(str, transfer_entries),
+    "transfer_seeds": Setting(int, live_seed_count),
     "batch_size": Setting(int, positive_int),
     "backend": Setting(str, _choice(BACKENDS)),
     "workers": Setting(int, positive_int),

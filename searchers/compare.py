@@ -90,6 +90,10 @@ class CompareConfig:
     #: 0 rules: no race.
     race_top: int = 5
     race_seeds: int = 20
+    #: The funnel's last stage: ``TASK[:MODEL],...`` the race's confirmed rules (else its best)
+    #: are transferred to, and the seeds of each (see :mod:`~optsearch.evaluation.reports.funnel`).
+    transfer: str = ""
+    transfer_seeds: int = 5
 
     @classmethod
     def for_task(cls, task: str) -> "CompareConfig":
@@ -198,7 +202,7 @@ def _seeds_in_processes(compare: CompareConfig, eval_config: EvalConfig, store: 
             yield future.result()
 
 
-def _race(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Path, backend, workers, address) -> dict[str, Path]:
+def _race(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Path, backend, workers, address):
     """Race the best found rules against Adam on fresh held-out seeds: on a bench's live task (for
     real), or on the comparison's own task; write ``race.csv``/``.md``/``.png``."""
     from dataclasses import replace
@@ -217,7 +221,7 @@ def _race(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Pat
     with Evaluator(live, store=evaluator.store, data_dir=evaluator.data_dir, **own) as trainer:
         result = race_rules(trainer, [row.rule for row in rows], plan, references=references)
     label = "bench (expected test acc)" if bench is not None else "leaderboard held-out mean"
-    return write_race(result, out_dir, reference_label=label)
+    return result, write_race(result, out_dir, reference_label=label)
 
 
 def run_comparison(
@@ -257,8 +261,17 @@ def run_comparison(
         data = _heldout_data(evaluator, runs, compare)
         files = write_report(data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size)
         best = [row for row in leaderboard(data, compare.leaderboard_size) if row.searcher != "baseline"]
+        raced = None
         if compare.race_top > 0 and best:
-            files.update(_race(evaluator, best[: compare.race_top], compare, out_dir, backend, workers, address))
+            raced, race_files = _race(evaluator, best[: compare.race_top], compare, out_dir, backend, workers, address)
+            files.update(race_files)
+        if compare.transfer and raced is not None:
+            from optsearch.evaluation.executor.base import default_workers
+            from optsearch.evaluation.reports.funnel import transfer_found
+
+            files.update(
+                transfer_found(raced, compare.transfer, compare.transfer_seeds, out_dir, processes=workers or default_workers(), data_dir=data_dir)
+            )
     found = [row.rule for row in best]
     files["rosenbrock"] = plot_rosenbrock({rule: rule for rule in found[:3]}, out_dir / "rosenbrock.png")
     return CompareOutcome(runs, data, files, time.perf_counter() - started)

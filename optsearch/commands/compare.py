@@ -29,6 +29,7 @@ from optsearch.cli_options import (
     output_folder,
     positive_int,
     searcher_list,
+    transfer_entries,
     seed_runs,
     with_overrides,
 )
@@ -100,6 +101,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         race_top=args.race_top,
         race_seeds=args.race_seeds,
+        transfer=args.transfer,
+        transfer_seeds=args.transfer_seeds,
     )
     try:
         for arm in compare.arms():
@@ -178,6 +181,17 @@ def register(commands) -> None:
         default=None,
         metavar="N",
         help="the race's seed cap (default 20; looks after 5, 10, 15, 20 seeds)",
+    )
+    compare.add_argument(
+        "--transfer",
+        type=transfer_entries,
+        default=None,
+        metavar="TASK[:MODEL],...",
+        help="the funnel: transfer the rules the race confirmed (else its best) to these tasks and networks, "
+        "e.g. mnist1d:lstm,mnist1d:transformer,arith:transformer,digits (report in OUT/transfer/)",
+    )
+    compare.add_argument(
+        "--transfer-seeds", type=live_seed_count, default=None, metavar="N", help="seeds per transfer task (default 5)"
     )
     compare.add_argument(
         "--task",
