@@ -85,6 +85,17 @@ positive_float = finite_float(0.0, strict=True)
 nonnegative_float = finite_float(0.0, strict=False)
 
 
+def budget_list(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated positive budgets (``100,500,2000``), sorted, each once; "" is none."""
+    budgets = set()
+    for word in filter(None, (w.strip() for w in text.split(","))):
+        try:
+            budgets.add(positive_int(word))
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentTypeError(f"each budget {error}") from None
+    return tuple(sorted(budgets))
+
+
 def transfer_entries(text: str) -> str:
     """An argparse type: ``TASK[:MODEL],...`` entries of a transfer suite, checked for form and names
     (a task with data, a model that fits it); the text itself is kept ("" for none)."""

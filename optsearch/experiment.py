@@ -29,7 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from optsearch.cli_options import groups, learning_rates, live_seed_count, nonnegative_int, positive_int, seed_runs, transfer_entries
+from optsearch.cli_options import (
+    budget_list,
+    groups,
+    learning_rates,
+    live_seed_count,
+    nonnegative_int,
+    positive_int,
+    seed_runs,
+    transfer_entries,
+)
 from optsearch.evaluation.executor import BACKENDS
 
 
@@ -86,6 +95,7 @@ SETTINGS: dict[str, Setting] = {
     "race_seeds": Setting(int, live_seed_count),
     "transfer": Setting(str, transfer_entries),
     "transfer_seeds": Setting(int, live_seed_count),
+    "verdict_budgets": Setting(list, budget_list),
     "batch_size": Setting(int, positive_int),
     "backend": Setting(str, _choice(BACKENDS)),
     "workers": Setting(int, positive_int),

@@ -8,7 +8,9 @@ searcher (or its label), task and seed, so an interrupted comparison started aga
 - every incumbent any run ever had, and the baselines (Adam, momentum, SGD, ``ld * adam``), are
   re-trained on held-out seeds no search used, with full training (:mod:`~optsearch.evaluation.reports.heldout`);
 - the report speaks in those held-out numbers: ``curves.png``, ``summary.md``/``summary.csv``
-  (with a verdict), ``leaderboard.md``/``leaderboard.csv`` (paired against Adam), ``rosenbrock.png``;
+  (with a verdict; with ``verdict_budgets``, also at those smaller budgets, from the same runs:
+  ``budgets.csv``, ``verdicts.csv``), ``leaderboard.md``/``leaderboard.csv`` (paired against Adam),
+  ``rosenbrock.png``;
 - the leaderboard's best rules are raced against Adam on fresh held-out seeds until each is
   decided (``race.md``; on a bench they are trained for real on its live task).
 """
@@ -94,6 +96,10 @@ class CompareConfig:
     #: are transferred to, and the seeds of each (see :mod:`~optsearch.evaluation.reports.funnel`).
     transfer: str = ""
     transfer_seeds: int = 5
+    #: Smaller budgets the verdict is also given at, from the same runs (each run's incumbent among its
+    #: first b proposals; :mod:`~optsearch.evaluation.reports.budgets`); the final budget is always added.
+    #: Empty: the verdict at the final budget only.
+    verdict_budgets: tuple[int, ...] = ()
 
     @classmethod
     def for_task(cls, task: str) -> "CompareConfig":
@@ -102,6 +108,13 @@ class CompareConfig:
         from optsearch.evaluation.tasks import is_bench_task
 
         return cls(budget=BENCH_BUDGET, seeds=BENCH_SEEDS) if is_bench_task(task) else cls()
+
+    def verdict_steps(self) -> tuple[int, ...]:
+        """The budgets the verdict is given at: ``verdict_budgets`` and ``budget``, sorted (empty without
+        ``verdict_budgets``); ``ValueError`` for one below 1 or above ``budget``."""
+        from optsearch.evaluation.reports.budgets import budget_steps
+
+        return budget_steps(self.verdict_budgets, self.budget) if self.verdict_budgets else ()
 
     def arms(self) -> tuple[Arm, ...]:
         """Every searcher as an :class:`Arm`; ``ValueError`` on a bad or repeated label."""
@@ -242,6 +255,7 @@ def run_comparison(
     from optsearch.evaluation.reports.rosenbrock import plot_rosenbrock
 
     started = time.perf_counter()
+    verdict_budgets = compare.verdict_steps()  # a budget above the runs' fails before any work
     out_dir.mkdir(parents=True, exist_ok=True)
     seeds = list(range(compare.seeds))
     arms = compare.arms()
@@ -259,7 +273,9 @@ def run_comparison(
                 for name, results in _run_seed(compare, evaluator, seed, progress).items():
                     runs[name].append(results)
         data = _heldout_data(evaluator, runs, compare)
-        files = write_report(data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size)
+        files = write_report(
+            data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size, verdict_budgets=verdict_budgets
+        )
         best = [row for row in leaderboard(data, compare.leaderboard_size) if row.searcher != "baseline"]
         raced = None
         if compare.race_top > 0 and best:

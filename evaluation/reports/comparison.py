@@ -1,4 +1,5 @@
-"""The comparison report: ``curves.png``, ``summary.csv``/``.md`` and ``leaderboard.csv``/``.md``.
+"""The comparison report: ``curves.png``, ``summary.csv``/``.md`` and ``leaderboard.csv``/``.md`` (and, given
+verdict budgets, ``budgets.csv``/``verdicts.csv`` with a section of ``summary.md``: :mod:`.budgets`).
 
 Every number is held-out (see :mod:`.heldout`): a searcher is judged by how its incumbents do on
 seeds the search never saw, a rule by its paired difference to Adam on those seeds.
@@ -7,7 +8,9 @@ seeds the search never saw, a rule by its paired difference to Adam on those see
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
+from .budgets import budget_lines, verdicts_by_budget, write_budget_tables
 from .curves import plot_curves
 from .data import ComparisonData
 from .leaderboard import leaderboard, write_leaderboard
@@ -15,17 +18,30 @@ from .summary import write_summary
 
 
 def write_report(
-    data: ComparisonData, out_dir: Path, *, reference: str = "random", leaderboard_size: int = 8, seed: int = 0
+    data: ComparisonData,
+    out_dir: Path,
+    *,
+    reference: str = "random",
+    leaderboard_size: int = 8,
+    seed: int = 0,
+    verdict_budgets: Sequence[int] = (),
 ) -> dict[str, Path]:
-    """Write every file of the report into ``out_dir``; returns name → path."""
+    """Write every file of the report into ``out_dir``; returns name → path. With ``verdict_budgets``
+    (the final budget is added) the verdict is also given at each of them."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary_csv, summary_md = write_summary(data, out, reference=reference, seed=seed)
+    verdicts = verdicts_by_budget(data, verdict_budgets, seed) if verdict_budgets else []
+    more = budget_lines(verdicts, data.confidence)
+    summary_csv, summary_md = write_summary(data, out, reference=reference, seed=seed, more=more)
     board_csv, board_md = write_leaderboard(leaderboard(data, leaderboard_size), out, task=data.task)
+    files = {}
+    if verdicts:
+        files["budgets_csv"], files["verdicts_csv"] = write_budget_tables(verdicts, out)
     return {
         "curves": plot_curves(data, out / "curves.png", seed=seed),
         "summary_csv": summary_csv,
         "summary_md": summary_md,
         "leaderboard_csv": board_csv,
         "leaderboard": board_md,
+        **files,
     }

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from . import stats
+from ..records import EvalResult
 from ..tasks import is_bench_task
 from .data import ComparisonData, compute_of, is_training
 from .differences import Difference, seeds_to_separate, unpaired_difference
@@ -39,6 +40,21 @@ def summary_columns(reference: str = "random") -> tuple[str, ...]:
     )  # fmt: skip
 
 
+def heldout_iqm(scores: np.ndarray, confidence: float, seed: int = 0) -> tuple[Any, Any, Any]:
+    """``(iqm, ci_low, ci_high)`` of a searcher's run scores (one held-out mean per search seed) with the
+    stratified bootstrap interval at ``confidence``; ``(None, None, None)`` without scores."""
+    if not scores.size:
+        return None, None, None
+    low, high = stats.iqm_ci(scores, confidence, seed)
+    return stats.iqm(scores), low, high
+
+
+def mean_compute(per_seed: Sequence[Sequence[EvalResult]]) -> Optional[float]:
+    """Mean over a searcher's runs of Σ cost of every proposal (full-evaluation units); None without results."""
+    totals = [compute_of(run)[-1] for run in per_seed if run]
+    return float(np.mean(totals)) if totals else None
+
+
 def summarize(data: ComparisonData, *, reference: str = "random", seed: int = 0) -> list[dict[str, Any]]:
     """One row per searcher (in ``data.runs`` order) with the keys of :func:`summary_columns`."""
     columns = summary_columns(reference)
@@ -50,15 +66,13 @@ def summarize(data: ComparisonData, *, reference: str = "random", seed: int = 0)
         results = [r for run in per_seed for r in run]
         row: dict[str, Any] = dict.fromkeys(columns)
         row.update(searcher=label, seeds=len(per_seed), proposals=max((len(run) for run in per_seed), default=0))
-        if scores.size:
-            row["heldout_iqm"] = stats.iqm(scores)
-            row["heldout_ci_low"], row["heldout_ci_high"] = stats.iqm_ci(scores, data.confidence, seed)
+        row["heldout_iqm"], row["heldout_ci_low"], row["heldout_ci_high"] = heldout_iqm(scores, data.confidence, seed)
         if reference_scores is not None and scores.size and reference_scores.size:
             row[p_col] = stats.probability_of_improvement(scores, reference_scores)
             row[f"{p_col}_ci_low"], row[f"{p_col}_ci_high"] = stats.probability_of_improvement_ci(
                 scores, reference_scores, data.confidence, seed
             )
-        row["compute"] = float(np.mean([compute_of(run)[-1] for run in per_seed if run])) if results else None
+        row["compute"] = mean_compute(per_seed)
         row["unique_trainings"] = sum(is_training(r) for r in results)
         row["cache_hit_share"] = sum(bool(r.cached) for r in results) / len(results) if results else None
         row["search_best_iqm"] = stats.iqm([max(r.reward for r in run) for run in per_seed if run])
@@ -123,8 +137,10 @@ def verdict_lines(data: ComparisonData, seed: int = 0) -> list[str]:
     return lines
 
 
-def write_summary(data: ComparisonData, out_dir: Path, *, reference: str = "random", seed: int = 0) -> tuple[Path, Path]:
-    """Write ``summary.csv`` and ``summary.md`` (table, protocol, verdict); return their paths."""
+def write_summary(
+    data: ComparisonData, out_dir: Path, *, reference: str = "random", seed: int = 0, more: Sequence[str] = ()
+) -> tuple[Path, Path]:
+    """Write ``summary.csv`` and ``summary.md`` (table, protocol, verdict, then the lines ``more``); return their paths."""
     rows = summarize(data, reference=reference, seed=seed)
     columns = summary_columns(reference)
     csv_path = write_csv(out_dir / "summary.csv", columns, rows)
@@ -150,6 +166,7 @@ def write_summary(data: ComparisonData, out_dir: Path, *, reference: str = "rand
         )  # fmt: skip
     lines += ["", _protocol(data, reference), ""]
     lines += verdict_lines(data, seed)
+    lines += more
     md_path = out_dir / "summary.md"
     md_path.write_text("\n".join(lines))
     return csv_path, md_path

@@ -20,6 +20,7 @@ from optsearch.cli_options import (
     UsageError,
     add_backend_options,
     add_training_options,
+    budget_list,
     check_backend,
     eval_config,
     groups,
@@ -29,8 +30,8 @@ from optsearch.cli_options import (
     output_folder,
     positive_int,
     searcher_list,
-    transfer_entries,
     seed_runs,
+    transfer_entries,
     with_overrides,
 )
 from optsearch.evaluation.executor import PARALLEL_BACKEND
@@ -103,7 +104,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         race_seeds=args.race_seeds,
         transfer=args.transfer,
         transfer_seeds=args.transfer_seeds,
+        verdict_budgets=args.verdict_budgets,
     )
+    try:
+        compare.verdict_steps()
+    except ValueError as error:
+        raise UsageError(f"--verdict-budgets: {error}") from None
     try:
         for arm in compare.arms():
             if arm.options:  # a value the searcher refuses fails now, not mid-comparison
@@ -192,6 +198,14 @@ def register(commands) -> None:
     )
     compare.add_argument(
         "--transfer-seeds", type=live_seed_count, default=None, metavar="N", help="seeds per transfer task (default 5)"
+    )
+    compare.add_argument(
+        "--verdict-budgets",
+        type=budget_list,
+        default=None,
+        metavar="B,...",
+        help="also give the verdict at these smaller budgets, from the same runs (each run's incumbent among its first "
+        "B proposals), e.g. 100,500,2000; the final budget is always included (report: summary.md, budgets.csv, verdicts.csv)",
     )
     compare.add_argument(
         "--task",
