@@ -74,6 +74,11 @@ def _readable(text: str, simplify: bool) -> tuple[str, Optional[int], Optional[i
     return (checked.text if checked.changed else text), checked.length_before, checked.length_after
 
 
+def readable_rule(text: str) -> str:
+    """``text`` simplified (:func:`~optsearch.dsl.simplify_checked`), or as it is when it cannot be."""
+    return _readable(text, simplify=True)[0]
+
+
 def leaderboard(data: ComparisonData, k: int = 8) -> list[LeaderboardRow]:
     """The ``k`` best found rules by held-out mean, plus the baselines, best first."""
     adam = data.baseline_scores("adam")

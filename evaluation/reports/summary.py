@@ -29,6 +29,7 @@ from .data import ComparisonData, compute_of, is_training
 from .differences import Difference, seeds_to_separate, unpaired_difference
 from .formatting import cell, code, fmt, interval, write_csv
 from .heldout import final_incumbent
+from .leaderboard import readable_rule
 
 
 def summary_columns(reference: str = "random") -> tuple[str, ...]:
@@ -79,7 +80,7 @@ def summarize(data: ComparisonData, *, reference: str = "random", seed: int = 0)
         finals = [final_incumbent(run) for run in per_seed if run]
         if finals:
             best = max(finals, key=lambda r: data.heldout.mean(r.fingerprint))
-            row["final_rule"] = data.text_of(best)
+            row["final_rule"] = readable_rule(data.text_of(best))
         rows.append(row)
     return rows
 

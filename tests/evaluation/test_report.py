@@ -59,3 +59,11 @@ def test_plot_rosenbrock_writes_a_png_and_adam_approaches_the_minimum(tmp_path):
     target = np.array([1.0, 1.0])
     assert np.linalg.norm(adam.points[-1] - target) < np.linalg.norm(adam.points[0] - target)
     assert adam.final_value < 1.0  # from f(-1.5, 2) = 12.5
+
+
+def test_reported_rules_are_simplified_and_unparsable_text_is_kept():
+    from optsearch.evaluation.reports.leaderboard import readable_rule
+
+    assert readable_rule("drop(adam, 0.1) * sign(1)") == "drop(adam, 0.1)"
+    assert readable_rule("sign(m) * sqrt(ld)") == "sign(m) * sqrt(ld)"
+    assert readable_rule("not a rule (") == "not a rule ("
