@@ -187,6 +187,18 @@ def test_transfer_runs_end_to_end(task_name, model, tmp_path):
     assert task_name in paths["md"].read_text()
 
 
+@pytest.mark.parametrize("task_name, model", CASES)
+def test_a_rule_transfers_bit_for_bit_alone_and_among_other_rules(task_name, model):
+    """Transfer trains one network per run (stacked populations are the search child's), so its
+    population is the rules of one transfer in one process: a rule's runs must not depend on the
+    rules trained before it (no state leaks between runs: global generators, thread settings)."""
+    config = TransferConfig(task_name, model=model, lrs=(1e-3, 1e-2), seeds=(1, 2), steps=4, eval_every=2, num_threads=1)
+    alone = transfer({"signum": "drop(sign(m), 0.1)"}, config).rules[0]
+    among = {rule.name: rule for rule in transfer({"blow-up": BLOW_UP, "g3": "g3", "signum": "drop(sign(m), 0.1)"}, config).rules}["signum"]
+    assert alone.best_lr == among.best_lr
+    assert [_fields(r) for r in alone.grid + alone.runs] == [_fields(r) for r in among.grid + among.runs]
+
+
 # ------------------------------------------------------------------------------------------------
 # Errors
 # ------------------------------------------------------------------------------------------------
