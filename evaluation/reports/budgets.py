@@ -10,7 +10,15 @@ budget they are the summary's numbers exactly. Per budget:
 - per searcher (``budgets.csv``): the held-out IQM of the runs' incumbents at ``b`` with its bootstrap
   interval, and ``compute``, the mean Σ cost of the first ``b`` proposals;
 - per pair of searchers (``verdicts.csv``): the difference of mean held-out scores ``a − b`` with its
-  bootstrap interval, and whether the interval excludes 0 (``separated``), the test of the final verdict.
+  bootstrap interval, and whether the interval excludes 0 (``separated``), the test of the final verdict;
+  and the same at the **family-wise** level ``1 − α/m`` (``fw_ci_low``/``fw_ci_high``,
+  ``separated_familywise``), Bonferroni over the ``m`` = pairs × budgets intervals of the table.
+
+Why both: the table looks at every pair at every budget, so an unadjusted 95 % interval somewhere in
+it excludes 0 by chance far more often than 5 % of the time. Only the family-wise column is a claim
+about the table as a whole (its chance of any false separation is at most ``α`` by the union bound,
+whatever the dependence between budgets, which share runs); the unadjusted column is what the final
+verdict alone would say at that budget.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from .formatting import cell, fmt, interval, write_csv
 from .summary import heldout_iqm, mean_compute, pairwise
 
 BUDGET_COLUMNS = ("budget", "searcher", "heldout_iqm", "ci_low", "ci_high", "compute")
-VERDICT_COLUMNS = ("budget", "a", "b", "diff", "ci_low", "ci_high", "separated")
+VERDICT_COLUMNS = ("budget", "a", "b", "diff", "ci_low", "ci_high", "separated", "fw_ci_low", "fw_ci_high", "separated_familywise")
 
 
 def final_budget(data: ComparisonData) -> int:
@@ -57,32 +65,54 @@ class BudgetVerdict:
     budget: int
     searchers: tuple[dict[str, Any], ...]
     pairs: tuple[tuple[str, str, Difference], ...]
+    #: The same pairs with family-wise intervals (empty when no family level was asked for).
+    familywise: tuple[tuple[str, str, Difference], ...] = ()
 
     @property
     def separated(self) -> list[tuple[str, str, Difference]]:
         """The pairs whose interval excludes 0, each as ``(winner, loser, difference winner − loser)``."""
-        out = []
-        for a, b, d in self.pairs:
-            if d.separated:
-                out.append((a, b, d) if d.mean > 0 else (b, a, Difference(-d.mean, -d.high, -d.low)))
-        return out
+        return _winners(self.pairs)
+
+    @property
+    def separated_familywise(self) -> list[tuple[str, str, Difference]]:
+        """The pairs whose family-wise interval excludes 0, as :attr:`separated`."""
+        return _winners(self.familywise)
 
 
-def verdict_at(data: ComparisonData, budget: int, seed: int = 0) -> BudgetVerdict:
+def _winners(pairs) -> list[tuple[str, str, Difference]]:
+    out = []
+    for a, b, d in pairs:
+        if d.separated:
+            out.append((a, b, d) if d.mean > 0 else (b, a, Difference(-d.mean, -d.high, -d.low)))
+    return out
+
+
+def verdict_at(data: ComparisonData, budget: int, seed: int = 0, family: int = 0) -> BudgetVerdict:
     """The held-out IQM [CI] and compute of each searcher, and every pair's difference, with every run cut to
-    its first ``budget`` proposals (the same bootstrap ``seed`` as the summary, so the final budget matches it)."""
+    its first ``budget`` proposals (the same bootstrap ``seed`` as the summary, so the final budget matches it).
+    ``family``: the number of intervals the table holds; when > 0 every pair also gets its interval at the
+    Bonferroni level ``1 − (1 − confidence) / family``."""
     cut = truncated(data, budget)
     searchers = []
     for label, per_seed in cut.runs.items():
         iqm, low, high = heldout_iqm(cut.final_heldout(label), cut.confidence, seed)
         compute = mean_compute(per_seed)
         searchers.append(dict(budget=budget, searcher=label, heldout_iqm=iqm, ci_low=low, ci_high=high, compute=compute))
-    return BudgetVerdict(budget, tuple(searchers), tuple((a, b, d) for a, b, d, _ in pairwise(cut, seed)))
+    pairs = tuple((a, b, d) for a, b, d, _ in pairwise(cut, seed))
+    familywise: tuple = ()
+    if family > 0:
+        wide = replace(cut, confidence=1.0 - (1.0 - cut.confidence) / family)
+        familywise = tuple((a, b, d) for a, b, d, _ in pairwise(wide, seed))
+    return BudgetVerdict(budget, tuple(searchers), pairs, familywise)
 
 
 def verdicts_by_budget(data: ComparisonData, budgets: Iterable[int], seed: int = 0) -> list[BudgetVerdict]:
-    """:func:`verdict_at` for each of ``budgets`` and the final budget, smallest first."""
-    return [verdict_at(data, budget, seed) for budget in budget_steps(budgets, final_budget(data))]
+    """:func:`verdict_at` for each of ``budgets`` and the final budget, smallest first, with family-wise
+    intervals over every pair at every budget."""
+    steps = budget_steps(budgets, final_budget(data))
+    k = len(data.runs)
+    family = len(steps) * k * (k - 1) // 2
+    return [verdict_at(data, budget, seed, family) for budget in steps]
 
 
 def budget_lines(verdicts: Sequence[BudgetVerdict], confidence: float = 0.95) -> list[str]:
@@ -91,30 +121,44 @@ def budget_lines(verdicts: Sequence[BudgetVerdict], confidence: float = 0.95) ->
         return []
     labels = [row["searcher"] for row in verdicts[0].searchers]
     level = f"{round(confidence * 100)} %"
+    family = len(verdicts) * len(verdicts[0].pairs)
     lines = [
         "## Verdict by budget",
         "",
         "The same runs judged at smaller budgets: at budget *b* a run's score is the held-out score of its incumbent "
-        f"among its first *b* proposals. Cells: held-out IQM [{level} CI]; a pair is separated when the {level} "
-        "bootstrap interval of the difference of mean held-out scores excludes 0, as in the verdict above. "
-        "Compute at each budget: `budgets.csv`; every pair: `verdicts.csv`.",
+        f"among its first *b* proposals. Cells: held-out IQM [{level} CI]. *Separated (family-wise)*: pairs whose "
+        f"bootstrap interval of the difference of mean held-out scores excludes 0 at the Bonferroni level over all "
+        f"{family} pair × budget intervals of this table, so the chance that any of them is wrong is at most "
+        f"{100 - round(confidence * 100)} %. *Unadjusted only*: pairs separated at {level} alone, as the verdict above "
+        "would say at that budget, but not family-wise (a table this size shows some by chance). Compute at each "
+        "budget: `budgets.csv`; every pair: `verdicts.csv`.",
         "",
-        "| budget | " + " | ".join(cell(label) for label in labels) + " | separated pairs |",
-        "|" + "---|" * (len(labels) + 2),
+        "| budget | " + " | ".join(cell(label) for label in labels) + " | separated (family-wise) | unadjusted only |",
+        "|" + "---|" * (len(labels) + 3),
     ]
     for verdict in verdicts:
         cells = [f"{fmt(row['heldout_iqm'], 3)} {interval(row['ci_low'], row['ci_high'])}" for row in verdict.searchers]
-        pairs = [f"{w} > {l} ({d.mean:+.3f} {interval(d.low, d.high)})" for w, l, d in verdict.separated]
-        lines.append("| " + " | ".join([str(verdict.budget), *cells, cell("; ".join(pairs) or "none")]) + " |")
+        strong = verdict.separated_familywise
+        named = {(w, l) for w, l, _ in strong}
+        weak = [(w, l, d) for w, l, d in verdict.separated if (w, l) not in named]
+        text = [cell("; ".join(f"{w} > {l} ({d.mean:+.3f} {interval(d.low, d.high)})" for w, l, d in group) or "none") for group in (strong, weak)]
+        lines.append("| " + " | ".join([str(verdict.budget), *cells, *text]) + " |")
     return lines + [""]
 
 
 def write_budget_tables(verdicts: Sequence[BudgetVerdict], out_dir: Path) -> tuple[Path, Path]:
     """Write ``budgets.csv`` (a row per budget and searcher) and ``verdicts.csv`` (a row per budget and pair)."""
     rows = [row for verdict in verdicts for row in verdict.searchers]
-    pairs = [
-        dict(budget=v.budget, a=a, b=b, diff=d.mean, ci_low=d.low, ci_high=d.high, separated=d.separated)
-        for v in verdicts
-        for a, b, d in v.pairs
-    ]
+    pairs = []
+    for v in verdicts:
+        wide = {(a, b): d for a, b, d in v.familywise}
+        for a, b, d in v.pairs:
+            fw = wide.get((a, b))
+            pairs.append(
+                dict(
+                    budget=v.budget, a=a, b=b, diff=d.mean, ci_low=d.low, ci_high=d.high, separated=d.separated,
+                    fw_ci_low=None if fw is None else fw.low, fw_ci_high=None if fw is None else fw.high,
+                    separated_familywise=None if fw is None else fw.separated,
+                )
+            )
     return write_csv(out_dir / "budgets.csv", BUDGET_COLUMNS, rows), write_csv(out_dir / "verdicts.csv", VERDICT_COLUMNS, pairs)

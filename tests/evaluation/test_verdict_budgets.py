@@ -135,3 +135,20 @@ def test_the_experiment_file_key_is_an_array_of_positive_budgets(tmp_path):
         assert "\n" not in str(error.value)
     assert CompareConfig(budget=10, verdict_budgets=(4,)).verdict_steps() == (4, 10)  # the final budget is added
     assert CompareConfig(budget=10).verdict_steps() == ()
+
+
+def test_familywise_intervals_cover_every_pair_at_every_budget(comparison):
+    """The table's claims hold together: each pair also has an interval at 1 - 0.05/m over the m pair x budget
+    intervals, wider than its own, and only pairs separated there are listed as separated family-wise."""
+    from optsearch.evaluation.reports.budgets import verdicts_by_budget
+
+    out, outcome = comparison[0], comparison[-1]
+    rows = _csv(out / "verdicts.csv")
+    assert len(rows) == 2  # one pair of searchers at budgets 4 and 10: m = 2
+    for row in rows:
+        low, high, fw_low, fw_high = (float(row[k]) for k in ("ci_low", "ci_high", "fw_ci_low", "fw_ci_high"))
+        assert fw_low <= low <= float(row["diff"]) <= high <= fw_high
+        assert row["separated_familywise"] == ("true" if fw_low > 0 or fw_high < 0 else "false")
+    # a pair separated family-wise is separated unadjusted too
+    for verdict in verdicts_by_budget(outcome.data, (4,)):
+        assert {(w, l) for w, l, _ in verdict.separated_familywise} <= {(w, l) for w, l, _ in verdict.separated}
