@@ -310,13 +310,23 @@ def test_a_truncated_download_is_an_error_and_leaves_nothing(tmp_path, archive_s
     assert not list(root.iterdir())
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a user's shell delivers it, whatever the test runner's own process ignores
+    or blocks (a child inherits both, and Python only turns SIGINT into KeyboardInterrupt when it starts
+    with the default disposition)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_download(root: Path, url: str, digest: str) -> subprocess.Popen:
     """A separate process downloading ``url`` into ``root``, once its partial file exists."""
     code = (
         "import sys; from optsearch.evaluation.tasks.cifar10 import download_cifar10; "
         "download_cifar10(sys.argv[1], url=sys.argv[2], md5=sys.argv[3], timeout_s=60)"
     )
-    process = subprocess.Popen([sys.executable, "-c", code, str(root), url, digest], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(root), url, digest], stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
+    )
     part = root / f"{cifar.PART_PREFIX}{process.pid}"
     deadline = time.monotonic() + 120
     while not (part.exists() and part.stat().st_size > 0):
