@@ -121,7 +121,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 def register(commands) -> None:
     """Add ``transfer`` to the subparsers ``commands``."""
-    transfer = commands.add_parser("transfer", help="evaluate rules on a larger task with the DeepOBS protocol")
+    transfer = commands.add_parser("transfer", help="evaluate rules on other tasks and networks with the DeepOBS protocol, and compare them with Adam across them")
     transfer.add_argument(
         "rules", nargs="*", help="rules (text or names); adam, momentum and sgd are always added; after -- for one starting with '-'"
     )
