@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -72,30 +72,21 @@ def race_rules(
     ``trainings`` counts the rules trained (not cache hits): 0 when the race is run again.
     """
     started = time.perf_counter()
-    scores: dict[str, list[float]] = {rule: [] for rule in [*rules, "adam"]}
+    parsed = {rule: resolve_rule(rule) for rule in [*rules, "adam"]}  # a typo fails before any training
+    scores: dict[str, list[float]] = {rule: [] for rule in parsed}
     trainings = 0
 
     def draw(active: Sequence[str], n: int) -> dict[str, tuple[list[float], list[float]]]:
         nonlocal trainings
-        have = len(scores["adam"])
         wanted = [*active, "adam"]
         if progress is not None:
             progress(n, len(active))
-        seeds = race_seeds(n)[have:]
-        behind = [rule for rule in active if len(scores[rule]) < have]
-        if behind:  # cannot happen with one plan: undecided rules hold every seed so far
-            raise RuntimeError(f"rules {behind} lack earlier race seeds")
-        for seed in seeds:
-            results = evaluator.evaluate(exprs(wanted), seed=seed, searcher="race", run_id="race")
+        for seed in race_seeds(n)[len(scores["adam"]) :]:  # undecided rules hold every earlier seed
+            results = evaluator.evaluate([parsed[rule] for rule in wanted], seed=seed, searcher="race", run_id="race")
             trainings += len({r.fingerprint for r in results if not r.cached})
             for rule, result in zip(wanted, results):
                 scores[rule].append(result.test_acc)
         return {rule: (scores[rule][:n], scores["adam"][:n]) for rule in active}
-
-    parsed = {rule: resolve_rule(rule) for rule in [*rules, "adam"]}  # a typo fails before any training
-
-    def exprs(names: Sequence[str]) -> list:
-        return [parsed[name] for name in names]
 
     rows = race(list(rules), draw, plan)
     means = {rule: statistics.fmean(scores[rule]) for rule in rules if scores[rule]}
@@ -208,8 +199,3 @@ def plot_race(result: RaceResult, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def race_rows_as_dicts(result: RaceResult) -> list[dict]:
-    """The rows as plain dicts (for JSON)."""
-    return [asdict(row) for row in result.rows]

@@ -11,14 +11,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Mapping, Optional, Union
 
 import numpy as np
 
+from .transfer_render import json_safe, md_escape, write_rows
 from .transfer_suite import BEATS, FAILED, LOSES, UNDECIDED, performance_profile
 
 if TYPE_CHECKING:
@@ -43,30 +43,8 @@ PROFILE_COLUMNS: tuple[str, ...] = ("rule", "tau", "fraction")
 MARKS = {BEATS: "▲", LOSES: "▼", UNDECIDED: "○", FAILED: "✗"}
 
 
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return repr(value)  # inf stays "inf"
-    return str(value)
-
-
 def _signed(value: float) -> str:
     return f"{value:+.3f}".replace("-", "−")
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def write(suite: "TransferSuite", out_dir: Union[str, Path], reports: Optional[Mapping[str, str]] = None) -> dict[str, Path]:
@@ -84,33 +62,24 @@ def write(suite: "TransferSuite", out_dir: Union[str, Path], reports: Optional[M
     write_profile_csv(suite, paths["profile_csv"])
     plot(suite, paths["png"])
     paths["md"].write_text(to_markdown(suite, paths["png"].name, reports), encoding="utf-8")
-    paths["json"].write_text(json.dumps(_json_safe(suite.to_dict()), indent=1) + "\n", encoding="utf-8")
+    paths["json"].write_text(json.dumps(json_safe(suite.to_dict()), indent=1) + "\n", encoding="utf-8")
     return paths
 
 
 def write_csv(suite: "TransferSuite", path: Union[str, Path]) -> Path:
     """One row per rule × task (:data:`CSV_COLUMNS`)."""
-    path = Path(path)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for cell in suite.cells:
-            row = cell.row()
-            writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
-    return path
+    return write_rows(path, CSV_COLUMNS, (cell.row() for cell in suite.cells))
 
 
 def write_profile_csv(suite: "TransferSuite", path: Union[str, Path]) -> Path:
     """The performance profile, one row per rule and τ (:data:`PROFILE_COLUMNS`)."""
-    path = Path(path)
     taus, profiles = suite.profile()
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(PROFILE_COLUMNS)
-        for rule, fractions in profiles.items():
-            for tau, fraction in zip(taus, fractions):
-                writer.writerow([rule, repr(float(tau)), repr(float(fraction))])
-    return path
+    rows = (
+        {"rule": rule, "tau": float(tau), "fraction": float(fraction)}
+        for rule, fractions in profiles.items()
+        for tau, fraction in zip(taus, fractions)
+    )
+    return write_rows(path, PROFILE_COLUMNS, rows)
 
 
 def _difference(cell: Optional["SuiteCell"]) -> str:
@@ -138,7 +107,7 @@ def to_markdown(
     suite: "TransferSuite", profile: Optional[str] = "transfer-profile.png", reports: Optional[Mapping[str, str]] = None
 ) -> str:
     """The cross-task table, the tallies and the speedups; ``profile``: the figure to link."""
-    head = "| rule | " + " | ".join(f"{_md(e.task)} / {_md(e.model)}" for e in suite.entries) + " |"
+    head = "| rule | " + " | ".join(f"{md_escape(e.task)} / {md_escape(e.model)}" for e in suite.entries) + " |"
     rule_line = "| --- |" + " ---: |" * len(suite.entries)
     seeds = ", ".join(str(s) for s in suite.seeds) or "—"
     lines = [
@@ -160,7 +129,7 @@ def to_markdown(
         rule_line,
     ]
     for rule in suite.rules:
-        lines.append(f"| {_md(rule)} | " + " | ".join(_difference(suite.cell(rule, e)) for e in suite.entries) + " |")
+        lines.append(f"| {md_escape(rule)} | " + " | ".join(_difference(suite.cell(rule, e)) for e in suite.entries) + " |")
     lines += [
         "",
         "## Wins, losses and undecided per rule",
@@ -169,7 +138,7 @@ def to_markdown(
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for rule, counts in suite.tallies().items():
-        lines.append(f"| {_md(rule)} | {counts[BEATS]} | {counts[LOSES]} | {counts[UNDECIDED]} | {counts[FAILED]} |")
+        lines.append(f"| {md_escape(rule)} | {counts[BEATS]} | {counts[LOSES]} | {counts[UNDECIDED]} | {counts[FAILED]} |")
     taus, profiles = suite.profile()
     at_one = {rule: float(values[list(taus).index(1.0)]) for rule, values in profiles.items()}
     lines += [
@@ -186,7 +155,7 @@ def to_markdown(
     ]
     for rule in suite.rules:
         cells = " | ".join(_speed(suite.cell(rule, e)) for e in suite.entries)
-        lines.append(f"| {_md(rule)} | {cells} | {at_one[rule]:.2f} |")
+        lines.append(f"| {md_escape(rule)} | {cells} | {at_one[rule]:.2f} |")
     if profile:
         lines += ["", f"![performance profile: share of tasks with speedup over Adam ≥ τ]({profile})"]
     if reports:

@@ -117,16 +117,6 @@ def _rank_key(rule: RuleTransfer) -> tuple[int, float]:
     return (1, 0.0) if math.isnan(mean) else (0, -mean)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 @dataclass(frozen=True)
 class TransferResult:
     """Everything :func:`~.transfer.transfer` measured; :meth:`write` turns it into the report files."""
@@ -154,7 +144,7 @@ class TransferResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, including every run's curves, as strict JSON (non-finite numbers: ``None``)."""
-        return _json_safe(
+        return transfer_render.json_safe(
             {
                 "config": self.config.to_dict(),
                 "task": self.task,

@@ -18,7 +18,7 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -40,7 +40,8 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A CSV cell of the transfer reports: empty for None/NaN, floats exact (``inf`` stays ``inf``)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
@@ -48,8 +49,31 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _md(text: str) -> str:
+def md_escape(text: str) -> str:
+    """Text safe inside a markdown table cell."""
     return text.replace("|", "\\|")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` and keys as strings, for strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_rows(path: Union[str, Path], columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write ``rows`` (dicts) under ``columns`` as CSV, each cell by :func:`csv_cell`."""
+    path = Path(path)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([csv_cell(row[c]) for c in columns])
+    return path
 
 
 def _pct(mean: float, std: float) -> str:
@@ -77,14 +101,7 @@ def write(result: "TransferResult", out_dir: Union[str, Path]) -> dict[str, Path
 
 def write_csv(result: "TransferResult", path: Union[str, Path]) -> Path:
     """The ranking as CSV, one row per rule."""
-    path = Path(path)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for rule in result.ranked:
-            row = rule.row()
-            writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
-    return path
+    return write_rows(path, CSV_COLUMNS, (rule.row() for rule in result.ranked))
 
 
 def to_markdown(result: "TransferResult", curves: Optional[str] = "transfer_curves.png") -> str:
@@ -116,7 +133,7 @@ def to_markdown(result: "TransferResult", curves: Optional[str] = "transfer_curv
         name = f"{rule.name} (baseline)" if rule.baseline else rule.name
         best = "—" if rule.best_lr is None else f"{rule.best_lr:g}"
         lines.append(
-            f"| {rank} | {_md(name)} | `{_md(rule.text)}` | {best} | {_pct(rule.val_mean, rule.val_std)} | "
+            f"| {rank} | {md_escape(name)} | `{md_escape(rule.text)}` | {best} | {_pct(rule.val_mean, rule.val_std)} | "
             f"{_pct(rule.test_mean, rule.test_std)} | {rule.seeds} | {rule.status} |"
         )
     lines += [
@@ -131,7 +148,7 @@ def to_markdown(result: "TransferResult", curves: Optional[str] = "transfer_curv
         for run in rule.grid:
             cell = f"{100 * run.val_acc:.2f}" if run.ok else run.status
             cells.append(f"**{cell}**" if run.lr == rule.best_lr else cell)
-        lines.append(f"| {_md(rule.name)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {md_escape(rule.name)} | " + " | ".join(cells) + " |")
     if curves:
         lines += ["", "## Learning curves", "", f"![validation accuracy and training loss]({curves})"]
     if result.notes:
