@@ -4,6 +4,8 @@ A population of the ``population_size`` most recent rules; each child is a one-t
 the best of ``sample_size`` members drawn at random (tournament), and the *oldest* member dies
 when a child joins (ageing). Until the population is full, proposals are random. Seed it with
 named rules by telling them (``tell`` accepts rules never asked), as Lion warm-started from AdamW.
+The defaults (population 20, sample 5) scored best of six settings tuned on the bench
+(``benchmarks/README.md``, *Searchers' settings on the bench*).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The comparison report: ``curves.png``, ``summary.csv``/``.md`` and ``leaderboard.csv``/``.md`` (and, given
-verdict budgets, ``budgets.csv``/``verdicts.csv`` with a section of ``summary.md``: :mod:`.budgets`).
+"""The comparison report: ``curves.png``, ``summary.csv``/``.md``, ``leaderboard.csv``/``.md`` and
+``learning.csv`` (whether the searchers' proposals improve as they go: :mod:`.learning`), and, given
+verdict budgets, ``budgets.csv``/``verdicts.csv`` with a section of ``summary.md`` (:mod:`.budgets`).
 
 Every number is held-out (see :mod:`.heldout`): a searcher is judged by how its incumbents do on
 seeds the search never saw, a rule by its paired difference to Adam on those seeds.
@@ -14,6 +15,7 @@ from .budgets import budget_lines, verdicts_by_budget, write_budget_tables
 from .curves import plot_curves
 from .data import ComparisonData
 from .leaderboard import leaderboard, write_leaderboard
+from .learning import learning_lines, learning_rows, write_learning
 from .summary import write_summary
 
 
@@ -31,10 +33,11 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     verdicts = verdicts_by_budget(data, verdict_budgets, seed) if verdict_budgets else []
-    more = budget_lines(verdicts, data.confidence)
+    learning = learning_rows(data)
+    more = budget_lines(verdicts, data.confidence) + learning_lines(learning, data.confidence)
     summary_csv, summary_md = write_summary(data, out, reference=reference, seed=seed, more=more)
     board_csv, board_md = write_leaderboard(leaderboard(data, leaderboard_size), out, task=data.task)
-    files = {}
+    files = {"learning_csv": write_learning(learning, out)}
     if verdicts:
         files["budgets_csv"], files["verdicts_csv"] = write_budget_tables(verdicts, out)
     return {
