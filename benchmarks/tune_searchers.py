@@ -25,6 +25,10 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
+import numpy as np
+
+from optsearch.evaluation.reports.learning import t_interval
+
 #: Tuning seeds: far from the study's search seeds (0-29) and from every held-out seed base.
 TUNE_SEED_BASE = 7_000
 
@@ -98,16 +102,6 @@ def run_setting(searcher: str, options: dict, settings: dict, seed: int, budget:
     return curve, late, seconds
 
 
-def t_interval(values: list[float]) -> tuple[float, float]:
-    from scipy import stats
-
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, mean
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return mean - half, mean + half
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=500)
@@ -138,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, _, _ in GRIDS[name]:
             runs = [outcomes[name, label, seed] for seed in seeds]
             finals = [curve[-1] for curve, _, _ in runs]
-            low, high = t_interval(finals)
+            low, high = t_interval(np.asarray(finals), 0.95)
             early = "/".join(f"{statistics.fmean(curve[q] for curve, _, _ in runs):.3f}" for q in range(3))
             late = statistics.fmean(late for _, late, _ in runs)
             mean = f"{statistics.fmean(finals):.3f} [{low:.3f}, {high:.3f}]"
