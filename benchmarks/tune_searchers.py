@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from optsearch.evaluation.reports.learning import t_interval
+from optsearch.evaluation.reports.racing import t_intervals
 
 #: Tuning seeds: far from the study's search seeds (0-29) and from every held-out seed base.
 TUNE_SEED_BASE = 7_000
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, _, _ in GRIDS[name]:
             runs = [outcomes[name, label, seed] for seed in seeds]
             finals = [curve[-1] for curve, _, _ in runs]
-            low, high = t_interval(np.asarray(finals), 0.95)
+            _, low, high = (float(v[0]) for v in t_intervals(np.asarray([finals]), 0.95))
             early = "/".join(f"{statistics.fmean(curve[q] for curve, _, _ in runs):.3f}" for q in range(3))
             late = statistics.fmean(late for _, late, _ in runs)
             mean = f"{statistics.fmean(finals):.3f} [{low:.3f}, {high:.3f}]"

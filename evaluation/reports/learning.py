@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import stats
 
 from ..config import FLOOR_REWARD
 from ..records import SCREENED
 from .data import ComparisonData
 from .formatting import cell, fmt, interval, write_csv
+from .racing import t_intervals
 
 LEARNING_COLUMNS = ("searcher", "first", "last", "mean_reward", "ci_low", "ci_high", "screened_share", "seeds")
 
@@ -43,26 +43,19 @@ def _reward(result) -> float:
     return result.reward if math.isfinite(result.reward) else FLOOR_REWARD
 
 
-def t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    """The Student-t interval of the mean of ``values`` (NaN ends for fewer than two)."""
-    if len(values) < 2:
-        return math.nan, math.nan
-    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return float(values.mean() - half), float(values.mean() + half)
-
-
 def learning_rows(data: ComparisonData, count: int = SEGMENTS) -> list[dict[str, Any]]:
     """One row per searcher and segment of the shortest run's budget (see the module's docstring)."""
     lengths = [len(run) for per_seed in data.runs.values() for run in per_seed if run]
     if not lengths:
         return []
+    spans = segments(min(lengths), count)
     rows = []
     for label, per_seed in data.runs.items():
         runs = [run for run in per_seed if run]
-        for start, end in segments(min(lengths), count):
+        for start, end in spans:
             means = np.asarray([np.mean([_reward(r) for r in run[start:end]]) for run in runs])
             screened = np.mean([r.status == SCREENED for run in runs for r in run[start:end]])
-            low, high = t_interval(means, data.confidence)
+            _, low, high = (float(v[0]) for v in t_intervals(means[None, :], data.confidence))
             rows.append(
                 {
                     "searcher": label,

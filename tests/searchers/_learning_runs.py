@@ -8,6 +8,7 @@ fitness is minimised.
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 from typing import Any, Sequence
 
 from optsearch.evaluation.records import EvalResult
@@ -15,22 +16,23 @@ from optsearch.searchers.gp import GPSearcher
 from optsearch.searchers.reinforce import ReinforceSearcher
 
 
+def negated(results: Sequence[EvalResult]) -> list[EvalResult]:
+    """``results`` with every reward's sign flipped: the best rule becomes the worst."""
+    return [replace(r, reward=-r.reward) for r in results]
+
+
 class BackwardsReinforce(ReinforceSearcher):
     """REINFORCE with the sign of its update flipped (it learns to propose what scores worst)."""
 
     def tell(self, exprs: Sequence, results: Sequence[EvalResult]) -> None:
-        from dataclasses import replace
-
-        super().tell(exprs, [replace(r, reward=-r.reward) for r in results])
+        super().tell(exprs, negated(results))
 
 
 class MinimisingGP(GPSearcher):
     """GP selecting the individuals of lowest fitness."""
 
     def tell(self, exprs: Sequence, results: Sequence[EvalResult]) -> None:
-        from dataclasses import replace
-
-        super().tell(exprs, [replace(r, reward=-r.reward) for r in results])
+        super().tell(exprs, negated(results))
 
 
 def learning_run(searcher: str, seed: int, budget: int, options: dict[str, Any], groups: int = 2) -> tuple[list[float], float]:
