@@ -1,6 +1,6 @@
 """How fast does the child train? FLOP efficiency against this machine's conv peak, and the stacking gain.
 
-Run: ``python benchmarks/bench_child.py [--task digits mnist1d] [--threads 1] [--repeats 3]``
+Run: ``python benchmarks/bench_child.py [--task digits mnist1d] [--threads 1] [--repeats 3] [--breakdown]``
 
 Prints, all measured in this one run (best of ``--repeats`` for every timing, measurements
 interleaved, so a shared machine's load hits all of them alike):
@@ -14,6 +14,10 @@ interleaved, so a shared machine's load hits all of them alike):
 - ``eval``: one whole default evaluation of ``adam`` (``train_rule`` with the task's defaults, so
   including set-up, the divergence checks and the accuracy passes; copies that diverge leave the
   stack and their FLOPs stop counting), its FLOP/s and seconds;
+- ``trainer``: evaluations per second of the default evaluation against the trainer before the
+  in-place ReLU (``StackedChild.inplace_relu = False``), same results asserted;
+- ``breakdown`` (``--breakdown``): the share of a steady-state step's time in convolution, batch
+  norm, ReLU, matrix products, layout copies and the rest (torch.profiler's self times);
 - ``speedup``: one stacked training of the K learning rates against K one-copy trainings, with a
   grid no copy diverges on (``adam`` at 1e-5 … 1e-3), and with the default grid.
 """
@@ -21,6 +25,7 @@ interleaved, so a shared machine's load hits all of them alike):
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from typing import Callable
 
@@ -29,7 +34,7 @@ import torch.nn.functional as F
 
 from optsearch.evaluation.tasks import DEFAULT_TASK, get_task
 from optsearch.evaluation.training import torch_threads, train_rule
-from optsearch.evaluation.training.child import child_spec
+from optsearch.evaluation.training.child import StackedChild, child_spec
 
 
 def best_of(fns: dict[str, Callable[[], object]], repeats: int, *, warm_up: bool = True) -> dict[str, float]:
@@ -76,11 +81,16 @@ def measure(task_name: str, threads: int, repeats: int, steps_arg) -> dict[str, 
     quiet_lrs = tuple(1e-5 * 100 ** (i / max(1, k - 1)) for i in range(k))  # 1e-5 … 1e-3
     last: dict[str, tuple] = {}
 
-    def train(label: str, n_steps: int, lrs, halving=()) -> Callable[[], object]:
-        """``halving=()`` keeps every copy training (the FLOP counts assume it); ``None``: the task's."""
+    def train(label: str, n_steps: int, lrs, halving=(), inplace_relu: bool = True) -> Callable[[], object]:
+        """``halving=()`` keeps every copy training (the FLOP counts assume it); ``None``: the task's.
+        ``inplace_relu=False``: the trainer before the in-place ReLU (issue #16), for the ratio."""
 
         def run() -> None:
-            last[label] = train_rule("adam", task, lrs=lrs, steps=n_steps, num_threads=threads, halving=halving)
+            StackedChild.inplace_relu = inplace_relu
+            try:
+                last[label] = train_rule("adam", task, lrs=lrs, steps=n_steps, num_threads=threads, halving=halving)
+            finally:
+                StackedChild.inplace_relu = True
 
         return run
 
@@ -91,6 +101,7 @@ def measure(task_name: str, threads: int, repeats: int, steps_arg) -> dict[str, 
             "short": train("short", steps, steady_lrs),
             "long": train("long", 2 * steps, steady_lrs),
             "eval": train("eval", d.steps, d.lrs, halving=None),
+            "eval_before": train("eval_before", d.steps, d.lrs, halving=None, inplace_relu=False),
             "stacked": train("stacked", d.steps, quiet_lrs),
             **{f"single{i}": train(f"single{i}", d.steps, (lr,)) for i, lr in enumerate(quiet_lrs)},
             **{f"default{i}": train(f"default{i}", d.steps, (lr,)) for i, lr in enumerate(d.lrs)},
@@ -116,6 +127,11 @@ def measure(task_name: str, threads: int, repeats: int, steps_arg) -> dict[str, 
         f"ratio to peak {eval_flops / times['eval'] / peak:.2f}  {times['eval']:.2f} s "
         f"({[r.status for r in per_lr]})"
     )
+    assert last["eval_before"] == last["eval"], "the in-place ReLU changed the numbers"
+    print(
+        f"  trainer  evaluations/s vs before       {times['eval_before'] / times['eval']:7.2f} x  "
+        f"({times['eval']:.2f} s vs {times['eval_before']:.2f} s with the ReLU out of place; same results)"
+    )
     print(
         f"  speedup  stacked vs one by one         {sequential / times['stacked']:7.2f} x  "
         f"({times['stacked']:.2f} s vs {sequential:.2f} s; adam at {quiet_lrs}, no divergence)"
@@ -127,15 +143,59 @@ def measure(task_name: str, threads: int, repeats: int, steps_arg) -> dict[str, 
     return {"ratio": steady / peak, "speedup": sequential / times["stacked"]}
 
 
+#: The parts of a training step, by the aten operators whose self time they are (the rest: the
+#: rule's update, the health checks, autograd and Python).
+STEP_PARTS = {
+    "convolution (mkldnn, forward + backward)": ("aten::mkldnn_convolution", "aten::convolution_backward"),
+    "batch norm (forward + backward)": ("aten::native_batch_norm", "aten::native_batch_norm_backward"),
+    "ReLU (forward + backward)": ("aten::clamp_min", "aten::clamp_min_", "aten::threshold_backward"),
+    "matrix products (first conv, head)": ("aten::mm", "aten::bmm", "aten::baddbmm"),
+    "layout copies": ("aten::copy_",),
+}
+
+
+def breakdown(task_name: str, threads: int, steps: int = 100) -> None:
+    """Where a steady-state step of the stacked child (K = the grid, none diverging) spends its
+    time: the self CPU time of each part's operators, as a share of the whole (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    task = get_task(task_name)
+    k = len(task.defaults.lrs)
+    lrs = tuple(1e-5 * 2 ** (i / 2) for i in range(k))
+    run = lambda: train_rule("adam", task, lrs=lrs, steps=steps, num_threads=threads, halving=())  # noqa: E731
+    run()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        started = time.perf_counter()
+        run()
+        wall = time.perf_counter() - started
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total = sum(self_us.values())
+    print(f"  breakdown of a step ({k} copies, {steps} steps, {wall / steps * 1e3:.1f} ms per step under the profiler):")
+    named = 0.0
+    for part, ops in STEP_PARTS.items():
+        share = sum(self_us.get(op, 0.0) for op in ops) / total
+        named += share
+        print(f"    {part:45s} {share:6.1%}")
+    print(f"    {'the rest (update, checks, autograd, Python)':45s} {1 - named:6.1%}")
+    # The second convolution is the only mkldnn one (the first is im2col + a matrix product).
+    spec, batch = child_spec(task), task.defaults.batch_size
+    conv2_flops = 3 * 2 * batch * k * math.prod(spec.spatial) * spec.width * spec.width * 3**spec.dims
+    conv_s = sum(self_us.get(op, 0.0) for op in STEP_PARTS["convolution (mkldnn, forward + backward)"]) / 1e6 / steps
+    print(f"    the convolution alone runs at {conv2_flops / conv_s / 1e9:.1f} GFLOP/s (profiler-timed)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", nargs="+", default=[DEFAULT_TASK], help="digits, mnist1d, cifar10 (several allowed)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=None, help="S of the steady-state measurement")
+    parser.add_argument("--breakdown", action="store_true", help="also profile where a step's time goes")
     args = parser.parse_args()
     for name in args.task:
         measure(name, args.threads, args.repeats, args.steps)
+        if args.breakdown:
+            breakdown(name, args.threads)
 
 
 if __name__ == "__main__":

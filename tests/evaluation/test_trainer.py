@@ -189,6 +189,19 @@ def test_train_rule_is_deterministic_and_seeded(digits):
     )
 
 
+@pytest.mark.parametrize("task_name", ["digits", "mnist1d"])
+def test_in_place_relu_changes_no_number(task_name, monkeypatch):
+    # The faster child (issue #16) must keep the trainer's numbers, so that TRAINER_VERSION and
+    # the bench's table stay valid: every field of every rate, with rates that diverge and are
+    # pruned, equals the out-of-place ReLU's bit for bit, including the accuracy passes.
+    task = get_task(task_name)
+    kwargs = dict(lrs=(1e-4, 1e-3, 1e-2, 30.0), steps=24, batch_size=32, seed=5, halving=((8, 2),))
+    fast = train_rule("drop(adam, 0.3) + m", task, **kwargs)
+    monkeypatch.setattr(StackedChild, "inplace_relu", False)
+    assert train_rule("drop(adam, 0.3) + m", task, **kwargs) == fast
+    assert {r.status for r in fast} == {OK, "pruned", DIVERGED}
+
+
 def test_huge_learning_rate_diverges_without_crashing(digits):
     results = train_rule("-g", digits, lrs=(1e-3, 1e6), steps=20, batch_size=32, seed=0)
     blown = results[1]

@@ -1,0 +1,98 @@
+"""Is the trainer still bit-identical? A snapshot of ``train_rule`` outputs, written or compared.
+
+    python benchmarks/trainer_snapshot.py --write before.json      # on the old code
+    python benchmarks/trainer_snapshot.py --compare before.json    # on the new code
+
+The snapshot holds every field of every :class:`~optsearch.evaluation.records.LRResult` (floats by
+``repr``, so equal means bit-equal) of the search protocol's training (the task's defaults with
+the early hurdle, as the evaluator runs it) for named rules and rules that diverge, NaN or get
+stopped at the hurdle, on ``mnist1d`` (two seeds) and ``digits`` (one seed), plus one population
+of several rules trained as one stack. A change to the child or the loop that claims not to
+change the numerics (so that ``TRAINER_VERSION`` and the bench's table stay valid) must compare
+equal; the script exits 1 at the first difference and names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+
+from optsearch.evaluation.config import EvalConfig
+from optsearch.evaluation.tasks import get_task
+from optsearch.evaluation.training import RuleFailure, train_population, train_rule
+
+RULES = (
+    "adam",
+    "sgd",
+    "rmsprop",
+    "sign(m) * sqrt(ld)",
+    "ld * sign(adam)",
+    "exp(sign(m)) - sign(cd)",
+    "drop(adam, 0.3) + drop(m, 0.1)",  # the rule's own randomness
+    "g * 2",  # diverges at the large rates
+    "exp(g) * 2",  # NaN / overflow
+    "sqrt(cd) / sign(m)",
+    "rmsprop + noise",
+)
+SEEDS = {"mnist1d": (0, 1), "digits": (0,)}
+POPULATION = ("adam", "g * 2", "drop(adam, 0.3) + drop(m, 0.1)", "sign(m) * sqrt(ld)")
+
+
+def _record(results) -> object:
+    if isinstance(results, RuleFailure):
+        return {"failure": str(results)}
+    return [{k: repr(v) for k, v in asdict(r).items()} for r in results]
+
+
+def _hurdle(task) -> tuple[int, float]:
+    config = EvalConfig(task=task.name).with_task_defaults(task.defaults)
+    assert config.hurdle_threshold is not None
+    return config.hurdle_steps, config.hurdle_threshold
+
+
+def snapshot() -> dict:
+    """Every output of the trainer the snapshot covers, keyed by what produced it."""
+    out: dict = {}
+    for task_name, seeds in SEEDS.items():
+        task = get_task(task_name)
+        hurdle = _hurdle(task)
+        for seed in seeds:
+            for rule in RULES:
+                try:
+                    out[f"{task_name}/{seed}/{rule}"] = _record(train_rule(rule, task, seed=seed, hurdle=hurdle))
+                except RuleFailure as failure:
+                    out[f"{task_name}/{seed}/{rule}"] = _record(failure)
+        together = train_population(list(POPULATION), task, seed=seeds[0], hurdle=hurdle)
+        for rule, results in zip(POPULATION, together):
+            out[f"{task_name}/{seeds[0]}/population/{rule}"] = _record(results)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", help="write the snapshot to this JSON file")
+    group.add_argument("--compare", help="compare against the snapshot in this JSON file")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    now = snapshot()
+    print(f"{len(now)} trainings in {time.perf_counter() - started:.1f} s")
+    if args.write:
+        with open(args.write, "w") as handle:
+            json.dump(now, handle, indent=1, sort_keys=True)
+        print(f"wrote {args.write}")
+        return 0
+    with open(args.compare) as handle:
+        before = json.load(handle)
+    different = [key for key in sorted(set(before) | set(now)) if before.get(key) != now.get(key)]
+    for key in different:
+        print(f"DIFFERENT: {key}\n  before: {before.get(key)}\n  now:    {now.get(key)}")
+    print("bit-identical" if not different else f"{len(different)} of {len(now)} differ")
+    return 1 if different else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
