@@ -1,6 +1,7 @@
 """From results stores to the shipped table, and back.
 
 - :func:`live_protocol`: the protocol a bench of a live task stands for (its config hashes);
+- :func:`export_platform`: the machine kind a table's rows were exported on (its manifest says);
 - :func:`export_store`: the table (and the surrogate's features) from one or more stores of that
   protocol: the table is a view over stores of the same config hash, so users' runs grow it;
 - :func:`restore_store`: the table's rows written back into a store, so that a build on a new
@@ -30,6 +31,31 @@ def live_protocol(task: str = "mnist1d", config: EvalConfig = EvalConfig()) -> t
     return live, Protocol(task, resolved, live.config_hash(), heldout_config(live).config_hash(), TRAINER_VERSION)
 
 
+def export_platform() -> dict[str, str]:
+    """The machine kind that exports (and, with the builder, computes) a table's rows.
+
+    Live results reproduce bit for bit only on the machine kind that computed them (CPU kernels
+    round differently from one instruction set to another), so a table names it: torch's version
+    and the CPU capability its kernels dispatch to, the CPU model and the architecture.
+    """
+    import platform
+
+    import torch
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu": model or platform.processor(),
+        "machine": platform.machine(),
+    }
+
+
 def export_store(
     stores: Sequence[Union[str, Path, Store]], folder: Union[str, Path], task: str = "mnist1d", *, with_features: bool = True
 ) -> dict:
@@ -43,7 +69,7 @@ def export_store(
         for fp, by_seed in table_rows(opened.results(task=task), task, protocol.config_hash).items():
             for seed, row in by_seed.items():
                 rows.setdefault(fp, {}).setdefault(seed, row)
-    extra = {"optsearch": version("optsearch"), "exported": time.strftime("%Y-%m-%d", time.gmtime())}
+    extra = {"optsearch": version("optsearch"), "exported": time.strftime("%Y-%m-%d", time.gmtime()), "platform": export_platform()}
     manifest = export_table(rows, folder, protocol, extra)
     if with_features:
         from .model import write_features

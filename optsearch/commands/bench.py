@@ -63,6 +63,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     best = bench.best
     info = {**bench.protocol, "size": bench.size, "best": {"rule": best.rule, "test_acc": best.test_acc, "reward": best.reward, "seeds": best.seeds}}
+    if "platform" in bench.table.manifest:  # tables exported since the platform was recorded
+        info["platform"] = bench.table.manifest["platform"]
     print(json.dumps(info, indent=2))
     return 0
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from optsearch.cli import main
 from optsearch.dsl import fingerprint, parse
@@ -273,6 +274,9 @@ def test_export_from_stores_and_load(tmp_path):
     manifest = export_store([store], tmp_path / "bench", task="quadratic", with_features=False)
     assert manifest["coverage"]["trained_rules_on_3_or_more_seeds"] == 3
     assert manifest["coverage"]["screened_rules"] == 1
+    # the machine kind is named: live rows reproduce bit for bit only on the kind that computed them
+    assert manifest["platform"]["torch"] == torch.__version__
+    assert manifest["platform"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     bench = load_bench("quadratic", folder=tmp_path / "bench")
     assert bench.expected("adam").seeds == 3 and bench.best.rule in ("adam", "g", "m")
     with pytest.raises(BenchError):
