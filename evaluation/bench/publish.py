@@ -31,12 +31,18 @@ def live_protocol(task: str = "mnist1d", config: EvalConfig = EvalConfig()) -> t
     return live, Protocol(task, resolved, live.config_hash(), heldout_config(live).config_hash(), TRAINER_VERSION)
 
 
-def export_platform() -> dict[str, str]:
+#: The run of the rows :func:`restore_store` copies from a shipped table into a store.
+RESTORED_RUN = "bench-table"
+
+
+def export_platform() -> dict:
     """The machine kind that exports (and, with the builder, computes) a table's rows.
 
     Live results reproduce bit for bit only on the machine kind that computed them (CPU kernels
     round differently from one instruction set to another), so a table names it: torch's version
     and the CPU capability its kernels dispatch to, the CPU model and the architecture.
+    :func:`export_store` adds ``rows_from_earlier_tables``: the rows restored from an earlier
+    table (``bench build --from-table``), which keep that table's machine kind (its manifest's).
     """
     import platform
 
@@ -64,12 +70,19 @@ def export_store(
 
     _, protocol = live_protocol(task)
     rows: dict = {}
+    restored: set[tuple[str, int]] = set()
     for store in stores:
         opened = open_store(str(store) if isinstance(store, Path) else store)
-        for fp, by_seed in table_rows(opened.results(task=task), task, protocol.config_hash).items():
+        results = list(opened.results(task=task))
+        restored.update((r.fingerprint, int(r.seed)) for r in results if r.run_id == RESTORED_RUN)
+        for fp, by_seed in table_rows(results, task, protocol.config_hash).items():
             for seed, row in by_seed.items():
                 rows.setdefault(fp, {}).setdefault(seed, row)
-    extra = {"optsearch": version("optsearch"), "exported": time.strftime("%Y-%m-%d", time.gmtime()), "platform": export_platform()}
+    platform = export_platform()
+    # A restored row is never evaluated again (the builder finds it stored), so it keeps the
+    # machine kind of the table it came from.
+    platform["rows_from_earlier_tables"] = sum((fp, seed) in restored for fp, by_seed in rows.items() for seed in by_seed)
+    extra = {"optsearch": version("optsearch"), "exported": time.strftime("%Y-%m-%d", time.gmtime()), "platform": platform}
     manifest = export_table(rows, folder, protocol, extra)
     if with_features:
         from .model import write_features
@@ -103,7 +116,7 @@ def restore_store(table: Table, store: Store) -> int:
                     wall_s=row.wall_s,
                     searcher=row.source,
                     seed=seed,
-                    run_id="bench-table",
+                    run_id=RESTORED_RUN,
                 )
             )
             added += 1

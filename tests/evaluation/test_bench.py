@@ -16,7 +16,7 @@ from optsearch.cli import main
 from optsearch.dsl import fingerprint, parse
 from optsearch.evaluation.bench.bench import DATA_ROOT, BenchError, load_bench
 from optsearch.evaluation.bench.builder import BuildPlan, build, ingest
-from optsearch.evaluation.bench.publish import export_store, live_protocol
+from optsearch.evaluation.bench.publish import export_store, live_protocol, restore_store
 from optsearch.evaluation.bench.table import TABLE_FILE, TableError, read_table, table_rows
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
@@ -266,6 +266,28 @@ def test_the_builder_resumes_after_an_interruption_and_ingests_stores(tmp_path):
     assert ingest(target, [other], "quadratic", digest) == 0
 
 
+def test_a_table_restored_into_a_store_exports_to_the_same_table(tmp_path):
+    # `bench build --from-table` continues a shipped table: its rows go back into a store bit for
+    # bit (the same content hash when exported again), and the manifest counts them as rows of an
+    # earlier table, whose machine kind they keep; a new evaluation in that store is not one.
+    store = SQLiteStore(str(tmp_path / "first.sqlite"))
+    with Evaluator(EvalConfig(task="quadratic"), store=store, backend="serial") as evaluator:
+        for seed in range(3):
+            evaluator.evaluate([parse(r) for r in ("adam", "m", "-g")], seed=seed)
+    first = export_store([store], tmp_path / "first", task="quadratic", with_features=False)
+    table = read_table(tmp_path / "first")
+    again = SQLiteStore(str(tmp_path / "again.sqlite"))
+    assert restore_store(table, again) == first["coverage"]["rows"] == 9
+    assert restore_store(table, again) == 0  # nothing twice
+    second = export_store([again], tmp_path / "second", task="quadratic", with_features=False)
+    assert second["table_sha256"] == first["table_sha256"]
+    assert second["platform"]["rows_from_earlier_tables"] == 9
+    with Evaluator(EvalConfig(task="quadratic"), store=again, backend="serial") as evaluator:
+        evaluator.evaluate([parse("sign(m)")], seed=0)
+    third = export_store([again], tmp_path / "third", task="quadratic", with_features=False)
+    assert third["coverage"]["rows"] == 10 and third["platform"]["rows_from_earlier_tables"] == 9
+
+
 def test_export_from_stores_and_load(tmp_path):
     store = SQLiteStore(str(tmp_path / "s.sqlite"))
     with Evaluator(EvalConfig(task="quadratic"), store=store, backend="serial") as evaluator:
@@ -277,6 +299,7 @@ def test_export_from_stores_and_load(tmp_path):
     # the machine kind is named: live rows reproduce bit for bit only on the kind that computed them
     assert manifest["platform"]["torch"] == torch.__version__
     assert manifest["platform"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert manifest["platform"]["rows_from_earlier_tables"] == 0
     bench = load_bench("quadratic", folder=tmp_path / "bench")
     assert bench.expected("adam").seeds == 3 and bench.best.rule in ("adam", "g", "m")
     with pytest.raises(BenchError):
