@@ -19,6 +19,8 @@ before: searchers sharing an evaluator are scored identically.
 
 from __future__ import annotations
 
+import hashlib
+
 import time
 import uuid
 from dataclasses import replace
@@ -67,6 +69,12 @@ class Evaluator:
         self.config_hash = self.config.config_hash()
         #: The bench answering in place of the trainer when the task is a bench (see :mod:`.bench`).
         self.bench, self._bench_mode = _bench_for(self.config)
+        if self.bench is not None:
+            # A bench answers from its table, so its results belong to that table: a store keeps
+            # the answers of each table version apart, and a grown table is never answered from
+            # the results an older one gave (a run resumed across versions would mix them).
+            tagged = f"{self.config_hash}:{self.bench.content_hash}".encode()
+            self.config_hash = hashlib.sha256(tagged).hexdigest()[:12]
         if self.bench is not None and isinstance(backend, str):
             backend, workers, address = "serial", None, None  # a lookup needs no workers
         assert self.config.device is not None

@@ -157,6 +157,20 @@ def test_the_evaluator_serves_the_bench_with_provenance(bench):
     assert table_hit.cost > 0 and table_hit.wall_s > 0  # simulated cost and time, from the table
 
 
+def test_a_store_never_serves_one_table_versions_answers_as_anothers(bench, tmp_path, monkeypatch):
+    # A resumed run must not mix tables: results are keyed by a config hash that names the table's
+    # content, so a grown table (another content hash) finds none of an older one's in the store.
+    store = SQLiteStore(str(tmp_path / "s.sqlite"))
+    rule = parse(next(iter(bench.table.rows[_tabulated(bench)].values())).rule)
+    with Evaluator(EvalConfig(task="mnist1d-bench"), store=store) as evaluator:
+        first = evaluator.evaluate([rule], seed=1)[0]
+        assert evaluator.evaluate([rule], seed=1)[0].cached  # the same table: served from the store
+    monkeypatch.setattr(bench, "content_hash", "0" * 64)  # the same bench with another table
+    with Evaluator(EvalConfig(task="mnist1d-bench"), store=store) as evaluator:
+        again = evaluator.evaluate([rule], seed=1)[0]
+    assert not again.cached and again.config_hash != first.config_hash
+
+
 def test_the_bench_refuses_another_protocol():
     with pytest.raises(ValueError, match="stands for mnist1d"):
         Evaluator(EvalConfig(task="mnist1d-bench", steps=50))
