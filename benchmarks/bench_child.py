@@ -17,7 +17,8 @@ interleaved, so a shared machine's load hits all of them alike):
 - ``trainer``: evaluations per second of the default evaluation against the trainer before the
   in-place ReLU (``StackedChild.inplace_relu = False``), same results asserted;
 - ``breakdown`` (``--breakdown``): the share of a steady-state step's time in convolution, batch
-  norm, ReLU, matrix products, layout copies and the rest (torch.profiler's self times);
+  norm, ReLU, matrix products, layout copies and the rest (torch.profiler's self times), and the
+  second convolution alone as the child runs it (mkldnn, grouped) and as im2col + ``bmm``;
 - ``speedup``: one stacked training of the K learning rates against K one-copy trainings, with a
   grid no copy diverges on (``adam`` at 1e-5 … 1e-3), and with the default grid.
 """
@@ -182,6 +183,32 @@ def breakdown(task_name: str, threads: int, steps: int = 100) -> None:
     conv2_flops = 3 * 2 * batch * k * math.prod(spec.spatial) * spec.width * spec.width * 3**spec.dims
     conv_s = sum(self_us.get(op, 0.0) for op in STEP_PARTS["convolution (mkldnn, forward + backward)"]) / 1e6 / steps
     print(f"    the convolution alone runs at {conv2_flops / conv_s / 1e9:.1f} GFLOP/s (profiler-timed)")
+    grouped, unfolded = conv_alone(k, batch, spec.width, math.prod(spec.spatial))
+    with torch_threads(threads):
+        times = best_of({"grouped": grouped, "unfolded": unfolded}, 5)
+    for name, label in (("grouped", "mkldnn grouped conv (the child's)"), ("unfolded", "im2col + batched matrix product")):
+        print(f"    second convolution alone, {label:34s} {conv2_flops / times[name] / 1e9:6.1f} GFLOP/s")
+
+
+def conv_alone(k: int, batch: int, width: int, length: int) -> tuple[Callable[[], object], Callable[[], object]]:
+    """Forward + backward of the stacked child's second convolution (K groups of ``width`` →
+    ``width`` channels, 1×3, channels_last) as the child runs it, and as im2col + ``bmm``."""
+    x = torch.randn(batch, k * width, 1, length).contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(k * width, width, 1, 3, requires_grad=True)
+    g = torch.randn(batch, k * width, 1, length).contiguous(memory_format=torch.channels_last)
+    xb = torch.randn(batch, length, k, width, requires_grad=True)  # the same memory order as x
+    wb = torch.randn(k, 3 * width, width, requires_grad=True)
+    gb = torch.randn(k, batch * length, width)
+
+    def grouped() -> None:
+        F.conv2d(x, w, padding=(0, 1), groups=k).backward(g)
+
+    def unfolded() -> None:
+        p = F.pad(xb, (0, 0, 0, 0, 1, 1))
+        cols = torch.cat([p[:, 0:length], p[:, 1 : length + 1], p[:, 2 : length + 2]], dim=3)
+        torch.bmm(cols.permute(2, 0, 1, 3).reshape(k, batch * length, 3 * width), wb).backward(gb)
+
+    return grouped, unfolded
 
 
 def main() -> None:
