@@ -53,6 +53,12 @@ def best_of(fns: dict[str, Callable[[], object]], repeats: int, *, warm_up: bool
     return times
 
 
+def steady_grid(k: int) -> tuple[float, ...]:
+    """``k`` learning rates for ``adam`` from 1e-5 up by half-octaves (1.6e-4 at k = 9): no copy
+    diverges, so all ``k`` copies train every step (steady-state FLOP counts assume it)."""
+    return tuple(1e-5 * 2 ** (i / 2) for i in range(k))
+
+
 def conv_peak(device: torch.device = torch.device("cpu")) -> tuple[Callable[[], object], float]:
     """Forward + backward of a large channels_last conv2d: the device's practical conv peak."""
     n, c, hw = (32, 128, 32) if device.type == "cpu" else (256, 256, 64)
@@ -78,7 +84,7 @@ def measure(task_name: str, threads: int, repeats: int, steps_arg) -> dict[str, 
     steps = steps_arg or d.steps
     # K rates each (the grid has 9 since the half-decade grid; these tuples once had 5, which
     # left the "K copies" of the figures at 5 and the one-by-one sum short of its rates)
-    steady_lrs = tuple(1e-5 * 2 ** (i / 2) for i in range(k))  # up to 1.6e-4: no copy diverges, all K train every step
+    steady_lrs = steady_grid(k)
     quiet_lrs = tuple(1e-5 * 100 ** (i / max(1, k - 1)) for i in range(k))  # 1e-5 … 1e-3
     last: dict[str, tuple] = {}
 
@@ -162,7 +168,7 @@ def breakdown(task_name: str, threads: int, steps: int = 100) -> None:
 
     task = get_task(task_name)
     k = len(task.defaults.lrs)
-    lrs = tuple(1e-5 * 2 ** (i / 2) for i in range(k))
+    lrs = steady_grid(k)
     run = lambda: train_rule("adam", task, lrs=lrs, steps=steps, num_threads=threads, halving=())  # noqa: E731
     run()
     with profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -4,12 +4,12 @@
     python benchmarks/trainer_snapshot.py --compare before.json    # on the new code
 
 The snapshot holds every field of every :class:`~optsearch.evaluation.records.LRResult` (floats by
-``repr``, so equal means bit-equal) of the search protocol's training (the task's defaults with
-the early hurdle, as the evaluator runs it) for named rules and rules that diverge, NaN or get
-stopped at the hurdle, on ``mnist1d`` (two seeds) and ``digits`` (one seed), plus one population
-of several rules trained as one stack. A change to the child or the loop that claims not to
-change the numerics (so that ``TRAINER_VERSION`` and the bench's table stay valid) must compare
-equal; the script exits 1 at the first difference and names it.
+``repr``, so equal means bit-equal) of the search protocol's training, through the evaluator's own
+training call (the default config resolved for the task: its grid, halving and early hurdle), for
+named rules and rules that diverge, get pruned or stop at the hurdle, on ``mnist1d`` (two seeds)
+and ``digits`` (one seed), plus one population of several rules trained as one stack. A change to
+the child or the loop that claims not to change the numerics (so that ``TRAINER_VERSION`` and the
+bench's table stay valid) must compare equal; the script names every difference and exits 1.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import sys
 import time
 from dataclasses import asdict
 
+from optsearch.dsl.optimizer import resolve_rule
 from optsearch.evaluation.config import EvalConfig
+from optsearch.evaluation.jobs import _train as evaluator_training  # what the evaluator's workers run
 from optsearch.evaluation.tasks import get_task
-from optsearch.evaluation.training import RuleFailure, train_population, train_rule
+from optsearch.evaluation.training import RuleFailure
 
 RULES = (
     "adam",
@@ -33,7 +35,7 @@ RULES = (
     "exp(sign(m)) - sign(cd)",
     "drop(adam, 0.3) + drop(m, 0.1)",  # the rule's own randomness
     "g * 2",  # diverges at the large rates
-    "exp(g) * 2",  # NaN / overflow
+    "exp(g) * 2",  # overflows at the large rates
     "sqrt(cd) / sign(m)",
     "rmsprop + noise",
 )
@@ -47,25 +49,16 @@ def _record(results) -> object:
     return [{k: repr(v) for k, v in asdict(r).items()} for r in results]
 
 
-def _hurdle(task) -> tuple[int, float]:
-    config = EvalConfig(task=task.name).with_task_defaults(task.defaults)
-    assert config.hurdle_threshold is not None
-    return config.hurdle_steps, config.hurdle_threshold
-
-
 def snapshot() -> dict:
     """Every output of the trainer the snapshot covers, keyed by what produced it."""
     out: dict = {}
     for task_name, seeds in SEEDS.items():
-        task = get_task(task_name)
-        hurdle = _hurdle(task)
+        config = EvalConfig(task=task_name).with_task_defaults(get_task(task_name).defaults)
         for seed in seeds:
             for rule in RULES:
-                try:
-                    out[f"{task_name}/{seed}/{rule}"] = _record(train_rule(rule, task, seed=seed, hurdle=hurdle))
-                except RuleFailure as failure:
-                    out[f"{task_name}/{seed}/{rule}"] = _record(failure)
-        together = train_population(list(POPULATION), task, seed=seeds[0], hurdle=hurdle)
+                (results,) = evaluator_training((str(resolve_rule(rule)),), config, seed, None)
+                out[f"{task_name}/{seed}/{rule}"] = _record(results)
+        together = evaluator_training(tuple(str(resolve_rule(r)) for r in POPULATION), config, seeds[0], None)
         for rule, results in zip(POPULATION, together):
             out[f"{task_name}/{seeds[0]}/population/{rule}"] = _record(results)
     return out

@@ -20,7 +20,6 @@ before: searchers sharing an evaluator are scored identically.
 from __future__ import annotations
 
 import hashlib
-
 import time
 import uuid
 from dataclasses import replace
@@ -75,8 +74,8 @@ class Evaluator:
             # the results an older one gave (a run resumed across versions would mix them).
             tagged = f"{self.config_hash}:{self.bench.content_hash}".encode()
             self.config_hash = hashlib.sha256(tagged).hexdigest()[:12]
-        if self.bench is not None and isinstance(backend, str):
-            backend, workers, address = "serial", None, None  # a lookup needs no workers
+            if isinstance(backend, str):
+                backend, workers, address = "serial", None, None  # a lookup needs no workers
         assert self.config.device is not None
         #: Rules trained together as one stacked child per worker (see :mod:`.populations`).
         self.population_size = resolve_population_size(self.config.population_size, self.config.device)
