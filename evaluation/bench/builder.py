@@ -13,7 +13,11 @@ table seeds (:func:`fill`):
 2. ``trajectories``: every built-in searcher's runs, one per table seed (search seed = table seed),
    so the table covers the regions searchers actually visit;
 3. ``random``: uniform random rules over 1, 2 and 3 groups, in chunks;
-4. ``mutations``: one-token mutations of the best rules found, for density near the top.
+4. ``mutations``: one-token mutations of the best rules found, for density near the top;
+5. ``top``: every rule whose mean test accuracy is within ``top_margin`` of Adam's or above, on
+   ``top_seeds`` seeds (0 … ``top_seeds`` − 1), best first, in chunks of ``top_chunk`` rules, so
+   that the rules a search ends on are measured well enough to hold live (an interrupted build has
+   finished the best rules first).
 
 A share of the screen-passing rules (chosen by fingerprint, so the choice never depends on the
 order of the build) is also evaluated on the noise seeds, to measure the seed-to-seed spread on
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Union
 
-from optsearch.dsl import Expr, from_tokens, random_tokens, resolve_rule, to_tokens
+from optsearch.dsl import Expr, fingerprint, from_tokens, random_tokens, resolve_rule, to_tokens
 from optsearch.dsl.library import NAMED_RULES, PAPER_TABLE
 
 from ..config import EvalConfig
@@ -50,6 +54,8 @@ class BuildPlan:
     ``searchers``/``searcher_budget``/``searcher_groups``: the trajectories (one run per table seed).
     ``mutations_top``/``mutations_per_rule``: the best rules by table mean, and their mutations.
     ``noise_share``: the share of screen-passing rules also evaluated on ``noise_seeds``.
+    ``top_margin``/``top_seeds``/``top_chunk``: the ``top`` stage (rules within ``top_margin`` of
+    Adam's mean test accuracy or above get ``top_seeds`` seeds).
     """
 
     table_seeds: tuple[int, ...] = (0, 1, 2)
@@ -63,7 +69,10 @@ class BuildPlan:
     mutations_top: int = 100
     mutations_per_rule: int = 10
     seed: int = 0
-    stages: tuple[str, ...] = ("named", "trajectories", "random", "mutations")
+    top_margin: float = 0.01
+    top_seeds: int = 10
+    top_chunk: int = 50
+    stages: tuple[str, ...] = ("named", "trajectories", "random", "mutations", "top")
 
     @property
     def all_seeds(self) -> tuple[int, ...]:
@@ -84,11 +93,17 @@ class Builder:
     batch: int = 64
     log: Callable[[str], None] = print
 
+    @property
+    def machine_kind(self) -> str:
+        """The CPU capability torch dispatches to here: every row's run id names it
+        (``bench-<source>@AVX2``), so the table records the machine kind of each row."""
+        import torch
+
+        return torch.backends.cpu.get_cpu_capability()
+
     def evaluate(self, exprs: Sequence[Expr], seed: int, source: str) -> list[EvalResult]:
         """One result per rule on ``seed``: the stored one, else a new evaluation (so a resumed
         build records nothing twice)."""
-        from optsearch.dsl import fingerprint
-
         evaluator = self.evaluator
         results: dict[int, EvalResult] = {}
         todo: dict[str, list[int]] = {}
@@ -105,7 +120,7 @@ class Builder:
         firsts = [positions[0] for positions in todo.values()]
         for start in range(0, len(firsts), self.batch):
             part = firsts[start : start + self.batch]
-            batch = evaluator.evaluate([exprs[i] for i in part], seed=seed, searcher=f"bench-{source}", run_id=f"bench-{source}")
+            batch = evaluator.evaluate([exprs[i] for i in part], seed=seed, searcher=f"bench-{source}", run_id=f"bench-{source}@{self.machine_kind}")
             for i, result in zip(part, batch):
                 results[i] = result
         for positions in todo.values():
@@ -122,8 +137,6 @@ class Builder:
     def fill_rules(self, exprs: Sequence[Expr], source: str, *, all_seeds: bool = False) -> None:
         for seed in self.plan.table_seeds[1:]:
             self.evaluate(exprs, seed, source)
-        from optsearch.dsl import fingerprint
-
         rule_config = self.evaluator.config.rule_config
         noisy = exprs if all_seeds else [e for e in exprs if in_noise_subset(fingerprint(e, rule_config), self.plan.noise_share)]
         for seed in self.plan.noise_seeds:
@@ -200,6 +213,25 @@ class Builder:
                 children.setdefault(str(child), child)
         self.add(list(children.values()), "mutation")
 
+    def top(self) -> None:
+        store, task, config_hash = self.evaluator.store, self.evaluator.task, self.evaluator.config_hash
+        means = mean_test_accuracies(store, task, config_hash)
+        adam = fingerprint(resolve_rule("adam"), self.evaluator.config.rule_config)
+        if adam not in means:
+            self.log("top: Adam is not in the store yet (run the named stage first)")
+            return
+        bar = means[adam][1] - self.plan.top_margin
+        ranked = sorted(((acc, fp) for fp, (_, acc) in means.items() if acc >= bar), reverse=True)
+        exprs = [resolve_rule(means[fp][0]) for _, fp in ranked]
+        seeds = range(self.plan.top_seeds)
+        self.log(f"top: {len(exprs)} rules at or above {bar:.4f} (Adam {means[adam][1]:.4f} - {self.plan.top_margin}), seeds 0-{seeds[-1]}")
+        for start in range(0, len(exprs), self.plan.top_chunk):
+            started = time.perf_counter()
+            part = exprs[start : start + self.plan.top_chunk]
+            for seed in seeds:
+                self.evaluate(part, seed, "top")
+            self.log(f"top: {start + len(part)}/{len(exprs)} rules on {len(seeds)} seeds ({time.perf_counter() - started:.0f} s)")
+
     def run(self) -> None:
         for stage in self.plan.stages:
             started = time.perf_counter()
@@ -217,6 +249,22 @@ def _groups_of(expr: Expr) -> int:
         except ValueError:
             continue
     return 3
+
+
+def mean_test_accuracies(store: Store, task: str, config_hash: str) -> dict[str, tuple[str, float]]:
+    """Fingerprint -> (rule text, mean test accuracy over its seeds) of every rule that trained."""
+    accs: dict[str, dict[int, float]] = {}
+    texts: dict[str, str] = {}
+    screened: set[str] = set()
+    for row in store.results(task=task):
+        if row.config_hash != config_hash or row.cached or row.status in (ERROR, TIMEOUT):
+            continue
+        if row.status == SCREENED:
+            screened.add(row.fingerprint)
+            continue
+        accs.setdefault(row.fingerprint, {})[row.seed] = row.test_acc
+        texts.setdefault(row.fingerprint, row.rule)
+    return {fp: (texts[fp], sum(a.values()) / len(a)) for fp, a in accs.items() if fp not in screened}
 
 
 def table_means(store: Store, task: str, config_hash: str, seeds: Iterable[int]) -> dict[str, tuple[str, float]]:

@@ -75,7 +75,7 @@ def register(commands) -> None:
     actions = bench.add_subparsers(dest="bench_command", required=True, parser_class=type(bench))
     build = actions.add_parser("build", help="evaluate the builder's plan into a results store (resumable)")
     build.add_argument("--store", required=True, help="the SQLite store the table's evaluations go into")
-    build.add_argument("--stages", default=None, help="comma-separated: named,trajectories,random,mutations (default: all)")
+    build.add_argument("--stages", default=None, help="comma-separated: named,trajectories,random,mutations,top (default: all)")
     build.add_argument("--searcher-budget", type=positive_int, default=200, help="proposals per searcher run (trajectories)")
     build.add_argument("--random-rules", type=positive_int, default=None, help="uniform random rules over 1-3 groups (default 12000)")
     build.add_argument("--mutations-top", type=positive_int, default=100, help="mutate the best N rules by table mean (mutations)")
