@@ -127,8 +127,10 @@ class Evaluator:
 
     def _screen(self, expr: Expr, fp: str) -> bool:
         if fp not in self._screen_verdicts:
-            known = self.bench.screen_verdict(fp) if self.bench is not None else None
-            self._screen_verdicts[fp] = known if known is not None else screen_rule(expr, rule_config=self.config.rule_config).passed
+            if self.bench is not None:  # the table's record, else the portable screen: the same on every CPU
+                self._screen_verdicts[fp] = self.bench.passes_screen(expr, fp)
+            else:
+                self._screen_verdicts[fp] = screen_rule(expr, rule_config=self.config.rule_config).passed
         return self._screen_verdicts[fp]
 
     # -- evaluation ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ records, ``detail`` starts with ``bench:table`` or ``bench:surrogate``).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import statistics
 from dataclasses import dataclass, replace
@@ -42,10 +43,12 @@ from optsearch.dsl import Expr, fingerprint, resolve_rule
 from ..config import FLOOR_REWARD, EvalConfig
 from ..records import HURDLE, OK, SCREENED, LRResult, Outcome, Status
 from ..screen import SCREEN_COST, screen_rule
+from .portable import run_portable
 from .table import Table, TableRow, read_table
 
 Rule = Union[str, Expr]
 DATA_ROOT = Path(__file__).with_name("data")
+ALIASES_FILE = "aliases.json"
 TABLE_SOURCE, SURROGATE_SOURCE = "table", "surrogate"
 
 
@@ -70,6 +73,22 @@ class Expected:
     source: str
     seeds: int
     status: str = "ok"  # "screened": the rule never trains (its scores are the floor)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where the bench's answer for a rule comes from (:meth:`Bench.resolve`), the same on every CPU.
+
+    ``key``: the table's fingerprint of a tabulated rule, else the rule's portable fingerprint (its
+    draws are keyed on it); ``passed``: the screen's verdict (the table's record, or the portable
+    screen's); ``predicted``: the surrogate's (mean reward, test accuracy, spread), outside the
+    table only.
+    """
+
+    key: str
+    tabulated: bool
+    passed: bool
+    predicted: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -125,7 +144,7 @@ class Bench:
             if (group := [r for r in rows if r.status == status])
         }
         self._expected: dict[str, Expected] = {}
-        self._predicted: dict[str, tuple[float, float, float]] = {}
+        self._resolved: dict[str, Resolved] = {}
 
     # -- metadata --------------------------------------------------------------------------
     @property
@@ -175,9 +194,43 @@ class Bench:
             return None
         return all(r.trained for r in by_seed.values())
 
+    @cached_property
+    def aliases(self) -> dict[str, str]:
+        """Portable fingerprint -> table fingerprint, for the table's rules where the two differ."""
+        path = self.folder / ALIASES_FILE if self.folder is not None else None
+        return json.loads(path.read_text()) if path is not None and path.exists() else {}
+
+    def resolve(self, expr: Expr, fp: str) -> Resolved:
+        """Where the answer for ``expr`` (``fp``: its fingerprint on this machine) comes from.
+
+        A rule whose fingerprint is in the table is tabulated. Any other rule is resolved with the
+        portable kernels (:mod:`.portable`): its portable fingerprint, through :attr:`aliases`, may
+        still name a table rule (a fingerprint rounds the rule's outputs, and on another CPU a few
+        rules round the other way: 14 of the 34,502 table rules on an AVX2 machine); else the
+        screen's verdict and the surrogate's prediction are computed there. So the answer depends on
+        (rule, seed, table) alone, never on the CPU.
+        """
+        if fp in self.table.rows:
+            return Resolved(fp, True, bool(self.screen_verdict(fp)))
+        if fp not in self._resolved:
+            self._resolved[fp] = run_portable(_resolve_portably, str(self.folder), expr)
+        return self._resolved[fp]
+
+    def resolve_here(self, expr: Expr) -> Resolved:
+        """:meth:`resolve` for a rule outside the table, with this process's kernels (the helper's)."""
+        portable = fingerprint(expr, self.rule_config)
+        key = self.aliases.get(portable, portable)
+        if key in self.table.rows:
+            return Resolved(key, True, bool(self.screen_verdict(key)))
+        if not _screen_passes_here(expr, self.rule_config):
+            return Resolved(portable, False, False)
+        mean, test, std = self.surrogate.predict_rule(expr)
+        return Resolved(portable, False, True, (float(mean), float(test), float(std) if math.isfinite(std) else 0.0))
+
     def passes_screen(self, expr: Expr, fp: str) -> bool:
-        known = self.screen_verdict(fp)
-        return known if known is not None else screen_rule(expr, rule_config=self.rule_config).passed
+        """The screen's verdict: the table's record for a tabulated rule, else the screen run with
+        the portable kernels, so that no verdict depends on the CPU."""
+        return self.resolve(expr, fp).passed
 
     # -- answers -----------------------------------------------------------------------------
     def answer(self, expr: Expr, fp: str, seed: int, mode: str = "search") -> BenchResult:
@@ -186,22 +239,23 @@ class Bench:
             e = self._expected_of(expr, fp)
             cost, wall = self._costs.get(OK, (1.0, 0.0))
             status = SCREENED if e.status == "screened" else OK
-            return BenchResult(str(expr), fp, seed, status, e.reward, e.reward, e.test_acc, None, cost, wall, e.source, None)
-        by_seed = self.table.rows.get(fp)
-        if by_seed and all(r.trained for r in by_seed.values()):
+            return BenchResult(str(expr), e.fingerprint, seed, status, e.reward, e.reward, e.test_acc, None, cost, wall, e.source, None)
+        resolved = self.resolve(expr, fp)
+        if resolved.tabulated and resolved.passed:
+            by_seed = self.table.rows[resolved.key]
             seeds = sorted(by_seed)
             row = by_seed[seeds[seed % len(seeds)]]
             return self._recorded(row, str(expr), seed)
-        return self._drawn(expr, fp, seed)
+        return self._drawn(expr, resolved, seed)
 
     def query(self, rule: Rule, seed: int) -> BenchResult:
         """What the live search protocol returns for ``rule`` on ``seed`` (screen included)."""
         expr = resolve_rule(rule) if isinstance(rule, str) else rule
-        fp = fingerprint(expr, self.rule_config)
-        if not self.passes_screen(expr, fp):
-            source = TABLE_SOURCE if fp in self.table.rows else "screen"
-            return BenchResult(str(expr), fp, seed, SCREENED, FLOOR_REWARD, FLOOR_REWARD, FLOOR_REWARD, None, SCREEN_COST, 0.0, source, None)
-        return self.answer(expr, fp, seed)
+        resolved = self.resolve(expr, fingerprint(expr, self.rule_config))
+        if not resolved.passed:
+            source = TABLE_SOURCE if resolved.tabulated else "screen"
+            return BenchResult(str(expr), resolved.key, seed, SCREENED, FLOOR_REWARD, FLOOR_REWARD, FLOOR_REWARD, None, SCREEN_COST, 0.0, source, None)
+        return self.answer(expr, resolved.key, seed)
 
     def expected(self, rules: Union[Rule, Sequence[Rule]]) -> Union[Expected, list[Expected]]:
         """The expected scores of one rule (text or :class:`Expr`), or of each of a list of rules."""
@@ -215,14 +269,14 @@ class Bench:
     def _recorded(self, row: TableRow, rule: str, seed: int) -> BenchResult:
         return BenchResult(rule, row.fingerprint, seed, row.status, row.reward, row.val_acc, row.test_acc, row.lr, row.cost, row.wall_s, TABLE_SOURCE, row.seed, row.per_lr)
 
-    def _drawn(self, expr: Expr, fp: str, seed: int) -> BenchResult:
-        mean, test, std = self._predict(expr, fp)
-        z = _draw(fp, seed)
+    def _drawn(self, expr: Expr, resolved: Resolved, seed: int) -> BenchResult:
+        mean, test, std = resolved.predicted
+        z = _draw(resolved.key, seed)
         reward = min(1.0, max(0.0, mean + std * z))
         test_acc = min(1.0, max(0.0, test + std * z))
         status = OK if reward >= self._hurdle_bar else HURDLE
         cost, wall = self._costs.get(status, (1.0, 0.0))
-        return BenchResult(str(expr), fp, seed, status, reward, reward, test_acc, None, cost, wall, SURROGATE_SOURCE, None)
+        return BenchResult(str(expr), resolved.key, seed, status, reward, reward, test_acc, None, cost, wall, SURROGATE_SOURCE, None)
 
     def _from_table(self, fp: str) -> Expected:
         rows = list(self.table.rows[fp].values())
@@ -234,28 +288,38 @@ class Bench:
 
     def _expected_of(self, expr: Expr, fp: str) -> Expected:
         if fp not in self._expected:
-            if fp in self.table.rows:
-                self._expected[fp] = replace(self._from_table(fp), rule=str(expr))
-            elif not self.passes_screen(expr, fp):
-                self._expected[fp] = Expected(str(expr), fp, FLOOR_REWARD, FLOOR_REWARD, 0.0, "screen", 0, "screened")
+            resolved = self.resolve(expr, fp)
+            if resolved.tabulated:
+                self._expected[fp] = replace(self._from_table(resolved.key), rule=str(expr))
+            elif not resolved.passed:
+                self._expected[fp] = Expected(str(expr), resolved.key, FLOOR_REWARD, FLOOR_REWARD, 0.0, "screen", 0, "screened")
             else:
-                mean, test, std = self._predict(expr, fp)
-                self._expected[fp] = Expected(str(expr), fp, mean, test, std, SURROGATE_SOURCE, 0)
+                mean, test, std = resolved.predicted
+                self._expected[fp] = Expected(str(expr), resolved.key, mean, test, std, SURROGATE_SOURCE, 0)
         return self._expected[fp]
 
     @cached_property
     def surrogate(self):
-        """The surrogate, fit on first use from the table's rules on ≥ 3 seeds (see :mod:`.model`)."""
+        """The surrogate, fit on first use from the table's rules on ≥ 3 seeds (see :mod:`.model`).
+        The bench's answers use the portable helper's fit (:meth:`resolve`)."""
         from .model import fit_surrogate
 
         return fit_surrogate(self.table, self.rule_config, self.folder)
 
-    def _predict(self, expr: Expr, fp: str) -> tuple[float, float, float]:
-        """The surrogate's (mean, test accuracy, spread) of a rule, once per fingerprint (features cost ms)."""
-        if fp not in self._predicted:
-            mean, test, std = self.surrogate.predict_rule(expr)
-            self._predicted[fp] = (float(mean), float(test), float(std) if math.isfinite(std) else 0.0)
-        return self._predicted[fp]
+
+def _screen_passes_here(expr: Expr, rule_config) -> bool:
+    """The screen's verdict with this process's kernels."""
+    return screen_rule(expr, rule_config=rule_config).passed
+
+
+def _resolve_portably(folder: str, expr: Expr) -> Resolved:
+    """What :meth:`Bench.resolve` runs in the portable helper."""
+    return load_bench(folder=folder).resolve_here(expr)
+
+
+def portable_fingerprints(exprs: Sequence[Expr], rule_config) -> list[str]:
+    """The fingerprints of ``exprs`` with this process's kernels (run it portably: :func:`.portable.run_portable`)."""
+    return [fingerprint(e, rule_config) for e in exprs]
 
 
 _LOADED: dict[str, Bench] = {}

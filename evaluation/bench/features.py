@@ -23,6 +23,9 @@ never raising: a rule that blows up, raises or cannot be compiled still gets a f
 
 All probes run :data:`PROBE_STEPS` steps with ``total_steps = PROBE_STEPS`` (for the decay
 schedules) and fixed seeds, on one thread, so a rule's vector is the same on every call.
+:func:`features` computes them with the portable kernels (:mod:`.portable`), so a rule's vector is
+also the same on every CPU; :func:`rule_features` computes one vector with this process's kernels
+(what the portable helper runs).
 
 Sentinels (every value is finite): a cosine that is undefined (a zero update) is 0; ``ln`` norm
 ratios are clipped to ±:data:`LOG_CLIP` (a zero update reads ``-LOG_CLIP``); a rate whose copy
@@ -49,8 +52,9 @@ from optsearch.dsl.primitives import BINARIES, OPERANDS, UNARIES
 
 __all__ = ["FEATURE_VERSION", "PROBE_STEPS", "feature_names", "features", "rule_features"]
 
-FEATURE_VERSION = "3"
-"""Bumped whenever a feature's definition changes (caches of feature matrices key on it)."""
+FEATURE_VERSION = "4"
+"""Bumped whenever a feature's definition changes (caches of feature matrices key on it).
+Version 4: the same features as 3, computed with the portable kernels."""
 
 PROBE_STEPS = 40
 STATIC_STEPS = 20
@@ -296,7 +300,8 @@ def _failed_probes() -> np.ndarray:
 
 
 def rule_features(expr: Expr, rule_config: RuleConfig = RuleConfig()) -> np.ndarray:
-    """The feature vector of ``expr`` (float32, finite, ``len(feature_names())`` long); never raises."""
+    """The feature vector of ``expr`` (float32, finite, ``len(feature_names())`` long) with this
+    process's kernels; never raises. :func:`features` is the same computation, portable."""
     tree = _tree_features(expr)
     failed = 0.0
     try:
@@ -317,7 +322,15 @@ def rule_features(expr: Expr, rule_config: RuleConfig = RuleConfig()) -> np.ndar
 
 
 def features(exprs: Sequence[Expr], rule_config: RuleConfig = RuleConfig()) -> np.ndarray:
-    """``[len(exprs), len(feature_names())]`` float32: :func:`rule_features` of every rule."""
+    """``[len(exprs), len(feature_names())]`` float32: :func:`rule_features` of every rule, computed
+    with the portable kernels, so the same on every CPU (:mod:`.portable`)."""
+    from .portable import run_portable
+
+    return run_portable(features_here, list(exprs), rule_config)
+
+
+def features_here(exprs: Sequence[Expr], rule_config: RuleConfig = RuleConfig()) -> np.ndarray:
+    """:func:`features` with this process's kernels."""
     rows = [rule_features(e, rule_config) for e in exprs]
     if not rows:
         return np.zeros((0, len(feature_names())), dtype=np.float32)

@@ -4,6 +4,7 @@
 - :func:`export_platform`: the machine kind a table's rows were exported on (its manifest says);
 - :func:`export_store`: the table (and the surrogate's features) from one or more stores of that
   protocol: the table is a view over stores of the same config hash, so users' runs grow it;
+- :func:`write_aliases`: the table rules whose fingerprint with the portable kernels differs;
 - :func:`restore_store`: the table's rows written back into a store, so that a build on a new
   machine continues the shipped table instead of recomputing it.
 """
@@ -84,11 +85,37 @@ def export_store(
     platform["rows_from_earlier_tables"] = sum((fp, seed) in restored for fp, by_seed in rows.items() for seed in by_seed)
     extra = {"optsearch": version("optsearch"), "exported": time.strftime("%Y-%m-%d", time.gmtime()), "platform": platform}
     manifest = export_table(rows, folder, protocol, extra)
+    table = Table(rows, protocol, manifest["table_sha256"], manifest)
+    write_aliases(Path(folder), table, EvalConfig().rule_config)
     if with_features:
         from .model import write_features
 
-        write_features(Path(folder), Table(rows, protocol, manifest["table_sha256"], manifest), EvalConfig().rule_config)
+        write_features(Path(folder), table, EvalConfig().rule_config)
     return manifest
+
+
+def write_aliases(folder: Path, table: Table, rule_config, chunk: int = 2000) -> Path:
+    """Write ``aliases.json``: portable fingerprint -> table fingerprint of every table rule whose
+    fingerprint with the portable kernels differs from the one the table records (computed on the
+    builder's machine), so that the bench finds it on any CPU (:meth:`.bench.Bench.resolve`)."""
+    import json
+
+    from optsearch.dsl import resolve_rule
+
+    from .bench import ALIASES_FILE, portable_fingerprints
+    from .portable import run_portable
+
+    fps = sorted(table.rows)
+    aliases: dict[str, str] = {}
+    for start in range(0, len(fps), chunk):
+        part = fps[start : start + chunk]
+        exprs = [resolve_rule(next(iter(table.rows[fp].values())).rule) for fp in part]
+        for fp, portable in zip(part, run_portable(portable_fingerprints, exprs, rule_config)):
+            if portable != fp:
+                aliases[portable] = fp
+    path = folder / ALIASES_FILE
+    path.write_text(json.dumps(dict(sorted(aliases.items())), indent=1) + "\n")
+    return path
 
 
 def restore_store(table: Table, store: Store) -> int:
