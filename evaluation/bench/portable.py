@@ -25,6 +25,7 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from multiprocessing.util import Finalize
 from typing import Any, Callable, Optional, TypeVar
 
 __all__ = ["PortableError", "is_portable", "portable_environment", "run_portable"]
@@ -111,6 +112,9 @@ class _Helper:
         if capability != "DEFAULT":
             pool.shutdown(wait=False)
             raise PortableError(f"the portable helper process runs torch's {capability} kernels, not DEFAULT")
+        # A multiprocessing child joins its children when it exits, before the executor's own exit
+        # hook would stop the helper: stop it first, or that child waits for ever.
+        Finalize(pool, pool.shutdown, exitpriority=100)
         return pool
 
 

@@ -65,3 +65,23 @@ def test_features_and_answers_are_bit_identical_under_other_cpu_kernels():
     assert avx2["answers"] == default["answers"]
     assert avx2["expected"] == default["expected"]
     assert {source for _, source, _, _ in avx2["answers"]} == {"surrogate", "screen"}  # none of them tabulated
+
+
+_WORKER_EXIT = """
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+from optsearch.evaluation.bench.portable import _capability, run_portable
+
+if __name__ == "__main__":
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        print(pool.submit(run_portable, _capability).result())
+"""
+
+
+def test_a_worker_process_that_used_the_helper_exits(tmp_path):
+    """A worker process joins its children when it exits: the helper must be stopped before that."""
+    script = tmp_path / "worker_exit.py"
+    script.write_text(_WORKER_EXIT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["DEFAULT"], done.stderr[-2000:]
