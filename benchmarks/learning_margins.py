@@ -39,7 +39,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--searchers", nargs="+", default=list(SETTINGS))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--budget", type=int, default=None, help="every searcher's budget (default: the test's)")
     args = parser.parse_args()
+    if args.budget is not None:
+        for name in SETTINGS:
+            SETTINGS[name] = (args.budget, SETTINGS[name][1])
     started = time.perf_counter()
     budget_random = max(SETTINGS[name][0] for name in args.searchers)
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:

@@ -13,8 +13,9 @@ proposals, three seeds) the final incumbent's held-out score does not separate a
 random search. Random search's incumbent is often a good rule by luck, and the incumbent of any
 run is chosen on one noisy seed. The incumbents' comparison needs the study's 30 seeds
 (``docs/rl-vs-gp``). The margins of both measures at the tests' settings, measured beforehand,
-are in ``benchmarks/README.md`` (*Learning tests*). Each test requires half the measured
-proposal margin, as room for another machine's rounding in the surrogate's features.
+are in ``benchmarks/README.md`` (*Learning tests*). The bench's answers are the same on every CPU
+(:mod:`optsearch.evaluation.bench.portable`); the searchers' own networks are not, so each bar
+leaves room below the smallest margin measured under three CPU kinds' kernels.
 """
 
 from __future__ import annotations
@@ -32,16 +33,21 @@ pytest.importorskip("stable_baselines3")
 
 SEEDS = (1, 2, 3)
 
-#: searcher → (budget, options, seeds, measured margin over random search of the second half's mean
-#: expected reward). REINFORCE and the PPOs learn with their default rates too, only later (the
-#: study's learning table); the faster rates keep these tests short.
+#: searcher → (budget, options, seeds, bar): the second half's mean expected reward must beat random
+#: search's by ``bar``. The bar is half the smallest margin measured under three CPU kinds' kernels
+#: (AVX512, AVX2 and DEFAULT; ``benchmarks/README.md``, *Learning tests*), so another machine's
+#: rounding in the searchers' own networks cannot fail it. RecurrentPPO's runs are bimodal (a run
+#: either takes off or stays near random search, seed by seed and kernel by kernel): it gets 800
+#: proposals and four seeds, and a bar of a quarter of its smallest measured margin (0.399), three
+#: standard errors of its four-seed mean below it. REINFORCE and the PPOs learn with their default
+#: rates too, only later (the study's learning table); the faster rates keep these tests short.
 LEARNERS: dict[str, tuple[int, dict, tuple[int, ...], float]] = {
-    "reinforce": (400, {"lr": 1e-2}, SEEDS, 0.433),
-    "ppo": (400, {"learning_rate": 3e-3}, SEEDS, 0.228),
-    "recurrent-ppo": (400, {"learning_rate": 3e-3}, SEEDS[:1], 0.423),
-    "gp": (200, {}, SEEDS, 0.520),
-    "evolution": (200, {}, SEEDS, 0.433),
-    "tpe": (200, {}, SEEDS, 0.346),
+    "reinforce": (400, {"lr": 1e-2}, SEEDS, 0.433 / 2),
+    "ppo": (400, {"learning_rate": 3e-3}, SEEDS, 0.228 / 2),
+    "recurrent-ppo": (800, {"learning_rate": 3e-3}, SEEDS + (4,), 0.10),
+    "gp": (200, {}, SEEDS, 0.520 / 2),
+    "evolution": (200, {}, SEEDS, 0.428 / 2),
+    "tpe": (200, {}, SEEDS, 0.346 / 2),
 }
 
 #: Deliberately broken searchers (``_learning_runs``): the learner each breaks, its budget, options and seeds.
@@ -56,7 +62,8 @@ RANDOM_BUDGET = max([budget for budget, *_ in LEARNERS.values()] + [budget for _
 @pytest.fixture(scope="module")
 def runs() -> dict[str, dict[int, tuple[list[float], float]]]:
     """Every searcher's runs by seed, in two processes."""
-    jobs = [("random", RANDOM_BUDGET, {}, SEEDS)]
+    random_seeds = tuple(sorted({seed for *_, seeds, _ in LEARNERS.values() for seed in seeds}))
+    jobs = [("random", RANDOM_BUDGET, {}, random_seeds)]
     jobs += [(name, budget, options, seeds) for name, (budget, options, seeds, _) in LEARNERS.items()]
     jobs += [(f"_learning_runs:{name}", budget, options, seeds) for name, (_, budget, options, seeds) in BROKEN.items()]
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
@@ -77,12 +84,12 @@ def margin(runs, name: str, budget: int) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(LEARNERS))
 def test_a_learning_searcher_proposes_better_rules_than_random_search(runs, name):
-    budget, _, _, measured = LEARNERS[name]
-    assert margin(runs, name, budget) >= measured / 2
+    budget, _, _, bar = LEARNERS[name]
+    assert margin(runs, name, budget) >= bar
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(BROKEN))
 def test_a_searcher_whose_learning_is_broken_fails_the_learning_test(runs, name):
     learner, budget, _, _ = BROKEN[name]
-    assert margin(runs, f"_learning_runs:{name}", budget) < LEARNERS[learner][3] / 2
+    assert margin(runs, f"_learning_runs:{name}", budget) < LEARNERS[learner][3]
