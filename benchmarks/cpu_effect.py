@@ -7,7 +7,8 @@ choose them) against a reference:
 - **features**: this process's native features (:func:`rule_features`) and the portable ones
   (:func:`features`, what the bench uses) against the shipped ``features.npz``, or against the
   ``--reference`` features file (for instance a version-3 file computed natively on another kind);
-- **predictions**: the surrogate fit on each feature matrix, its predicted mean reward;
+- **predictions**: the surrogate fit on the reference features of every rule, its predicted mean
+  reward from each feature matrix;
 - **screen verdicts**: the native screen and the portable one (what the bench uses for a rule
   outside its table) against the verdicts the table records, on ``--screen-rules`` rules of the
   whole table (screened ones included).
@@ -56,9 +57,9 @@ def main() -> None:
 
     bench = load_bench("mnist1d")
     reference = _rows(args.reference or bench.folder / FEATURES_FILE)
-    fps, rules, _, reward, test, std = targets(bench.table)
-    picks = np.arange(len(fps)) if not args.rules else np.linspace(0, len(fps) - 1, args.rules).astype(int)
-    fps = [fps[i] for i in picks]
+    all_fps, rules, _, reward, test, std = targets(bench.table)
+    picks = np.arange(len(all_fps)) if not args.rules else np.linspace(0, len(all_fps) - 1, args.rules).astype(int)
+    fps = [all_fps[i] for i in picks]
     exprs = [resolve_rule(rules[i]) for i in picks]
     ref = np.stack([reference[fp] for fp in fps])
     started = time.perf_counter()
@@ -74,12 +75,13 @@ def main() -> None:
     print(_differences("native (this process's kernels)", native, ref))
     print(_differences("portable (what the bench uses)", portable, ref))
 
-    y, t, s = reward[picks], test[picks], std[picks]
-    base = Surrogate.fit(ref, y, t, s).predict(ref)[0]
-    print("\n| predicted mean reward, surrogate fit on | predictions that differ | largest difference |")
+    # One model, fit on every rule's reference features: how far the features alone move its answers.
+    model = Surrogate.fit(np.stack([reference[fp] for fp in all_fps]), reward, test, std)
+    base = model.predict(ref)[0]
+    print("\n| predicted mean reward of the surrogate fit on the reference, from | predictions that differ | largest difference |")
     print("|---|---|---|")
     for name, X in (("native features", native), ("portable features", portable)):
-        pred = Surrogate.fit(X, y, t, s).predict(X)[0]
+        pred = model.predict(X)[0]
         print(f"| {name} | {int((pred != base).sum()):,} of {len(pred):,} | {float(np.max(np.abs(pred - base))):.3g} |")
 
     table_fps = sorted(bench.table.rows)

@@ -4,8 +4,8 @@ A :class:`Bench` stands for one live task and protocol (``mnist1d`` with its def
 answers two questions, for any rule:
 
 - :meth:`Bench.query` (``rule``, ``seed``): what the search protocol returns on that seed: the
-  screen exactly as live (the same function; its verdict is recorded in the table for known
-  rules), then, for a rule in the table, the **recorded** result of the table seed chosen from
+  live screen (the same function; its verdict is recorded in the table for known rules, and run
+  with the portable kernels for any other, see :meth:`Bench.resolve`), then, for a rule in the table, the **recorded** result of the table seed chosen from
   the search seed (``seeds[seed % len(seeds)]``, so seeds 0, 1, 2 are the recorded seeds 0, 1, 2
   themselves), and for any other rule the surrogate's seeded draw: the predicted mean plus the
   predicted seed-to-seed spread times a standard normal drawn from (fingerprint, seed);

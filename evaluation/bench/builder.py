@@ -214,17 +214,14 @@ class Builder:
         self.add(list(children.values()), "mutation")
 
     def top(self) -> None:
-        store, task, config_hash = self.evaluator.store, self.evaluator.task, self.evaluator.config_hash
-        means = mean_test_accuracies(store, task, config_hash)
-        adam = fingerprint(resolve_rule("adam"), self.evaluator.config.rule_config)
-        if adam not in means:
+        evaluator = self.evaluator
+        texts = top_rules(evaluator.store, evaluator.task, evaluator.config_hash, evaluator.config.rule_config, self.plan.top_margin)
+        if texts is None:
             self.log("top: Adam is not in the store yet (run the named stage first)")
             return
-        bar = means[adam][1] - self.plan.top_margin
-        ranked = sorted(((acc, fp) for fp, (_, acc) in means.items() if acc >= bar), reverse=True)
-        exprs = [resolve_rule(means[fp][0]) for _, fp in ranked]
+        exprs = [resolve_rule(t) for t in texts]
         seeds = range(self.plan.top_seeds)
-        self.log(f"top: {len(exprs)} rules at or above {bar:.4f} (Adam {means[adam][1]:.4f} - {self.plan.top_margin}), seeds 0-{seeds[-1]}")
+        self.log(f"top: {len(exprs)} rules within {self.plan.top_margin} of Adam's mean test accuracy or above, seeds 0-{seeds[-1]}")
         for start in range(0, len(exprs), self.plan.top_chunk):
             started = time.perf_counter()
             part = exprs[start : start + self.plan.top_chunk]
@@ -249,6 +246,17 @@ def _groups_of(expr: Expr) -> int:
         except ValueError:
             continue
     return 3
+
+
+def top_rules(store: Store, task: str, config_hash: str, rule_config, margin: float) -> Optional[list[str]]:
+    """The rules whose mean test accuracy is at least Adam's minus ``margin``, best first (None
+    while Adam is not in the store)."""
+    means = mean_test_accuracies(store, task, config_hash)
+    adam = fingerprint(resolve_rule("adam"), rule_config)
+    if adam not in means:
+        return None
+    bar = means[adam][1] - margin
+    return [text for text, acc in sorted(means.values(), key=lambda item: -item[1]) if acc >= bar]
 
 
 def mean_test_accuracies(store: Store, task: str, config_hash: str) -> dict[str, tuple[str, float]]:

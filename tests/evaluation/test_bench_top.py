@@ -1,0 +1,63 @@
+"""NOS-Bench 2's first parts: the builder's top stage picks the rules near Adam and above, and the
+bench finds a table rule whose fingerprint rounds otherwise on this CPU."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from optsearch.dsl import canonical, fingerprint, parse
+from optsearch.evaluation.bench.bench import ALIASES_FILE, load_bench
+from optsearch.evaluation.bench.builder import top_rules
+from optsearch.evaluation.config import EvalConfig
+from optsearch.evaluation.records import OK, SCREENED, EvalResult
+from optsearch.evaluation.store import SQLiteStore
+
+RULE_CONFIG = EvalConfig().rule_config
+
+
+def _result(text: str, seed: int, test_acc: float, status: str = OK) -> EvalResult:
+    expr = parse(text)
+    return EvalResult(
+        rule=text,
+        canonical=str(canonical(expr)),
+        fingerprint=fingerprint(expr, RULE_CONFIG),
+        task="mnist1d",
+        config_hash="protocol",
+        reward=test_acc - 0.02,
+        status=status,
+        lr=1e-3,
+        val_acc=test_acc - 0.02,
+        test_acc=test_acc,
+        cost=1.0,
+        wall_s=1.0,
+        searcher="bench-test",
+        seed=seed,
+        run_id="bench-test@AVX2",
+    )
+
+
+def test_the_top_stage_takes_the_rules_within_the_margin_of_adam_best_first(tmp_path):
+    store = SQLiteStore(str(tmp_path / "top.sqlite"))
+    accuracies = {"adam": (0.85, 0.85), "sign(m) * ld": (0.91, 0.89), "m": (0.846, 0.842), "g": (0.80, 0.81), "sign(g)": (0.83, 0.83)}
+    for text, by_seed in accuracies.items():
+        for seed, acc in enumerate(by_seed):
+            store.record(_result(text, seed, acc))
+    store.record(_result("sign(g) * ld", 0, 0.0, SCREENED))  # screened: never a top rule
+    store.record(replace(_result("sign(m)", 0, 0.99), config_hash="another protocol"))  # not this table's
+    assert top_rules(store, "mnist1d", "protocol", RULE_CONFIG, margin=0.01) == ["sign(m) * ld", "adam", "m"]
+    assert top_rules(store, "mnist1d", "protocol", RULE_CONFIG, margin=0.03) == ["sign(m) * ld", "adam", "m", "sign(g)"]
+    assert top_rules(store, "mnist1d", "another protocol", RULE_CONFIG, margin=0.01) is None  # Adam not there yet
+
+
+def test_a_table_rule_is_found_whatever_fingerprint_this_cpu_gives_it():
+    bench = load_bench("mnist1d")
+    aliases = json.loads((bench.folder / ALIASES_FILE).read_text())
+    assert aliases and all(table_fp in bench.table.rows for table_fp in aliases.values())
+    aliased = sorted(aliases.values())[0]
+    text = next(iter(bench.table.rows[aliased].values())).rule
+    # As on a CPU that rounds this rule's fingerprint otherwise: not found by it, found portably.
+    resolved = bench.resolve(parse(text), "0" * 16)
+    assert resolved.tabulated and resolved.key == aliased
+    adam = next(fp for fp, rows in bench.table.rows.items() if next(iter(rows.values())).rule == "adam")
+    assert bench.resolve(parse("adam"), "f" * 16).key == adam
