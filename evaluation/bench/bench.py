@@ -213,7 +213,9 @@ class Bench:
         if fp in self.table.rows:
             return Resolved(fp, True, bool(self.screen_verdict(fp)))
         if fp not in self._resolved:
-            self._resolved[fp] = run_portable(_resolve_portably, str(self.folder), expr)
+            resolved = run_portable(_resolve_portably, str(self.folder), expr)
+            # Callers pass the resolved key back in (query -> answer): one helper call per rule.
+            self._resolved[fp] = self._resolved[resolved.key] = resolved
         return self._resolved[fp]
 
     def resolve_here(self, expr: Expr) -> Resolved:
