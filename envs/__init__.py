@@ -2,10 +2,13 @@
 
 The id ``optsearch/OptimizerSearch-v0`` is registered with Gymnasium (the version is bumped
 whenever the grammar or the reward changes) as soon as Gymnasium is imported: importing this
-package (which ``import optsearch`` does) imports neither Gymnasium nor torch; it installs the
-hook of :mod:`._gymnasium_hook`, and ``OptimizerSearchEnv`` and ``RuleSpace`` load on first use
-(PEP 562). The env is a thin shell over the pure dynamics of :class:`RuleSpace`; nothing here
-imports Stable-Baselines3 (its batched vector env lives in :mod:`optsearch.searchers.sb3`).
+package (which ``import optsearch`` does) imports neither Gymnasium nor torch; it registers the
+id at once if Gymnasium is loaded, else installs the hook of :mod:`._gymnasium_hook`, and
+``OptimizerSearchEnv`` and ``RuleSpace`` load on first use (PEP 562). Without importing anything
+first, Gymnasium's ``"module:id"`` form names this package:
+``gymnasium.make("optsearch.envs:optsearch/OptimizerSearch-v0")``. The env is a thin shell over
+the pure dynamics of :class:`RuleSpace`; nothing here imports Stable-Baselines3 (its batched
+vector env lives in :mod:`optsearch.searchers.sb3`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,18 @@
 """Register ``optsearch/OptimizerSearch-v0`` with Gymnasium without importing Gymnasium.
 
-``import optsearch`` (and so ``import optsearch.dsl``) must stay free of Gymnasium, yet a user who
-writes ``import optsearch; import gymnasium; gymnasium.make("optsearch/OptimizerSearch-v0")``
-expects the id to be known. So: if Gymnasium is already imported the id is registered at once;
-otherwise a one-shot import hook registers it right after Gymnasium's own import finishes.
+``import optsearch`` (and so ``import optsearch.dsl``) must stay free of Gymnasium (it takes about
+0.4 s to import, ten times ``import optsearch``), yet a user who writes ``import optsearch; import
+gymnasium; gymnasium.make("optsearch/OptimizerSearch-v0")`` expects the id to be known. So: if
+Gymnasium is already imported the id is registered at once; otherwise a one-shot import hook
+registers it right after Gymnasium's own import finishes.
+
+Why a hook and not Gymnasium's own mechanism: Gymnasium 1.0 removed its plugin system (the
+``gymnasium.envs`` entry-point group that 0.26–0.29 read on import; see the v1.0.0 release
+notes), so an entry point in ``pyproject.toml`` would be read by nothing. What Gymnasium 1.x
+documents is registration when the package is imported, which :mod:`optsearch.envs` does, and
+ids of the form ``"module:id"``: ``gymnasium.make("optsearch.envs:optsearch/OptimizerSearch-v0")``
+imports :mod:`optsearch.envs` first and so works with nothing imported beforehand, no hook
+involved. The hook only serves the order ``import optsearch`` then ``import gymnasium``.
 """
 
 from __future__ import annotations

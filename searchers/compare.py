@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -43,6 +44,13 @@ DEFAULT_SEARCHERS = ("reinforce", "ppo", "gp", "random", "evolution")
 #: milliseconds, so that the default comparison has the seeds a verdict needs (see the README);
 #: ``--task mnist1d`` runs the same comparison live.
 DEFAULT_COMPARE_TASK = "mnist1d-bench"
+
+#: ``phases(phase, done, total)``: how far each long phase of a comparison is, called in this
+#: process only (never in its workers), for display: the files a comparison writes do not depend on it.
+PhaseProgress = Callable[[str, int, int], None]
+#: The phases, each named with what it counts: proposals of every searcher × seed; (rule, seed)
+#: pairs re-evaluated on the held-out seeds; race seeds of the cap; transfer training runs.
+SEARCH_PHASE, HELDOUT_PHASE, RACE_PHASE, TRANSFER_PHASE = "search (proposals)", "held-out (rules × seeds)", "race (seeds)", "transfer (runs)"
 
 
 @dataclass(frozen=True)
@@ -105,9 +113,9 @@ class CompareConfig:
     def for_task(cls, task: str) -> "CompareConfig":
         """The defaults for ``task``: a bench affords 20 seeds of 200 proposals within minutes, a live task
         48 proposals on 5 seeds within ten minutes (both measured on the 2-core dev machine)."""
-        from optsearch.evaluation.tasks import is_bench_task
+        from optsearch.evaluation.rewards import source_info
 
-        return cls(budget=BENCH_BUDGET, seeds=BENCH_SEEDS) if is_bench_task(task) else cls()
+        return cls(budget=BENCH_BUDGET, seeds=BENCH_SEEDS) if source_info(task).answers_in_process else cls()
 
     def verdict_steps(self) -> tuple[int, ...]:
         """The budgets the verdict is given at: ``verdict_budgets`` and ``budget``, sorted (empty without
@@ -137,7 +145,9 @@ class CompareOutcome:
     wall_s: float
 
 
-def _heldout_data(evaluator: Evaluator, runs: dict[str, list[list[EvalResult]]], compare: CompareConfig) -> ComparisonData:
+def _heldout_data(
+    evaluator: Evaluator, runs: dict[str, list[list[EvalResult]]], compare: CompareConfig, progress: Optional[Callable[[int, int], None]] = None
+) -> ComparisonData:
     """Re-train every incumbent and the baselines on the held-out seeds (cache hits on a resume)."""
     seeds = heldout_seeds(compare.heldout_seeds, range(compare.seeds))
     rules: dict[str, str] = {}  # fingerprint -> rule text, in order of first appearance
@@ -147,7 +157,7 @@ def _heldout_data(evaluator: Evaluator, runs: dict[str, list[list[EvalResult]]],
                 rules.setdefault(incumbent.result.fingerprint, incumbent.result.rule)
     texts = list(rules.values()) + list(HELDOUT_BASELINES)
     with Evaluator(heldout_config(evaluator.config), store=evaluator.store, backend=evaluator.executor, data_dir=evaluator.data_dir) as full:
-        scores, fingerprints = evaluate_heldout(full, texts, seeds)
+        scores, fingerprints = evaluate_heldout(full, texts, seeds, progress=progress)
     baselines = dict(zip(HELDOUT_BASELINES, fingerprints[len(rules):]))
     shortest = evaluator.store.shortest_rules(list(rules))
     return ComparisonData(runs, scores, baselines, shortest, task=evaluator.task)
@@ -188,7 +198,7 @@ def _bench_processes(evaluator: Evaluator, backend: str, workers: Optional[int])
     idle; its comparison runs whole seeds in parallel instead. Seeds never share cache entries (the
     cache is keyed by seed), so this gives exactly the results, costs and cache hits of the
     sequential loop."""
-    if evaluator.bench is None or backend == "serial" or not isinstance(backend, str):
+    if evaluator.source.kind == "live" or backend == "serial" or not isinstance(backend, str):
         return 1
     from optsearch.evaluation.executor.base import default_workers
 
@@ -215,25 +225,25 @@ def _seeds_in_processes(compare: CompareConfig, eval_config: EvalConfig, store: 
             yield future.result()
 
 
-def _race(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Path, backend, workers, address):
+def _race(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Path, backend, workers, address, progress=None):
     """Race the best found rules against Adam on fresh held-out seeds: on a bench's live task (for
     real), or on the comparison's own task; write ``race.csv``/``.md``/``.png``."""
     from dataclasses import replace
 
     from optsearch.evaluation.reports.race_report import race_rules, write_race
     from optsearch.evaluation.reports.racing import RacePlan
+    from optsearch.evaluation.rewards import source_info
 
-    bench = evaluator.bench
-    task = bench.live_task if bench is not None else evaluator.config.task
-    live = heldout_config(replace(evaluator.config, task=task))
+    source = source_info(evaluator.task)
+    live = heldout_config(replace(evaluator.config, task=source.live_task))
     plan = RacePlan(first=min(5, compare.race_seeds), cap=compare.race_seeds)
     references = {row.rule: row.heldout_mean for row in rows}
     # A bench answers in this process, so its live trainings get workers of their own; a live
     # comparison's race reuses the comparison's workers.
-    own = dict(backend=backend, workers=workers, address=address) if bench is not None else dict(backend=evaluator.executor)
+    own = dict(backend=backend, workers=workers, address=address) if source.answers_in_process else dict(backend=evaluator.executor)
     with Evaluator(live, store=evaluator.store, data_dir=evaluator.data_dir, **own) as trainer:
-        result = race_rules(trainer, [row.rule for row in rows], plan, references=references)
-    label = "bench (expected test acc)" if bench is not None else "leaderboard held-out mean"
+        result = race_rules(trainer, [row.rule for row in rows], plan, references=references, progress=progress)
+    label = "bench (expected test acc)" if source.heldout_is_expectation else "leaderboard held-out mean"
     return result, write_race(result, out_dir, reference_label=label)
 
 
@@ -248,8 +258,13 @@ def run_comparison(
     address: Optional[str] = None,
     data_dir: Optional[str] = None,
     progress: Optional[Callable[[str, int, int, list], None]] = None,
+    phases: Optional[PhaseProgress] = None,
 ) -> CompareOutcome:
-    """Run the comparison and write its report into ``out_dir``."""
+    """Run the comparison and write its report into ``out_dir``.
+
+    ``progress(searcher, seed, done, results)`` follows each search run (after every batch; when
+    seeds run in worker processes, as each seed finishes); ``phases(phase, done, total)`` follows
+    every phase (:data:`PhaseProgress`). Both are for display only."""
     from optsearch.evaluation.reports.comparison import write_report
     from optsearch.evaluation.reports.leaderboard import leaderboard
     from optsearch.evaluation.reports.rosenbrock import plot_rosenbrock
@@ -260,33 +275,51 @@ def run_comparison(
     seeds = list(range(compare.seeds))
     arms = compare.arms()
     runs: dict[str, list[list[EvalResult]]] = {arm.name: [] for arm in arms}
+    proposals, searched = len(seeds) * len(arms) * compare.budget, {}
+
+    def phase(name: str) -> Optional[Callable[[int, int], None]]:
+        return partial(phases, name) if phases is not None else None
+
+    def report(name: str, seed: int, done: int, results: list) -> None:
+        if phases is not None:
+            searched[(name, seed)] = min(done, compare.budget)
+            phases(SEARCH_PHASE, sum(searched.values()), proposals)
+        if progress is not None:
+            progress(name, seed, done, results)
+
+    if phases is not None:
+        phases(SEARCH_PHASE, 0, proposals)
     with Evaluator(eval_config, store=store, backend=backend, workers=workers, address=address, data_dir=data_dir) as evaluator:
         processes = min(len(seeds), _bench_processes(evaluator, backend, workers))
         if processes > 1:
             for seed, per_arm in _seeds_in_processes(compare, eval_config, store, seeds, processes, data_dir):
                 for arm in arms:
                     runs[arm.name].append(per_arm[arm.name])
-                    if progress is not None:
-                        progress(arm.name, seed, len(per_arm[arm.name]), per_arm[arm.name])
+                    report(arm.name, seed, len(per_arm[arm.name]), per_arm[arm.name])
         else:
             for seed in seeds:
-                for name, results in _run_seed(compare, evaluator, seed, progress).items():
+                for name, results in _run_seed(compare, evaluator, seed, report if progress or phases else None).items():
                     runs[name].append(results)
-        data = _heldout_data(evaluator, runs, compare)
+        if phases is not None:
+            phases(SEARCH_PHASE, proposals, proposals)  # every run holds its budget (a resumed one may report none)
+        data = _heldout_data(evaluator, runs, compare, phase(HELDOUT_PHASE))
         files = write_report(
             data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size, verdict_budgets=verdict_budgets
         )
         best = [row for row in leaderboard(data, compare.leaderboard_size) if row.searcher != "baseline"]
         raced = None
         if compare.race_top > 0 and best:
-            raced, race_files = _race(evaluator, best[: compare.race_top], compare, out_dir, backend, workers, address)
+            raced, race_files = _race(evaluator, best[: compare.race_top], compare, out_dir, backend, workers, address, phase(RACE_PHASE))
             files.update(race_files)
         if compare.transfer and raced is not None:
             from optsearch.evaluation.executor.base import default_workers
             from optsearch.evaluation.reports.funnel import transfer_found
 
             files.update(
-                transfer_found(raced, compare.transfer, compare.transfer_seeds, out_dir, processes=workers or default_workers(), data_dir=data_dir)
+                transfer_found(
+                    raced, compare.transfer, compare.transfer_seeds, out_dir, processes=workers or default_workers(), data_dir=data_dir,
+                    progress=phase(TRANSFER_PHASE),
+                )
             )
     found = [row.rule for row in best]
     files["rosenbrock"] = plot_rosenbrock({rule: rule for rule in found[:3]}, out_dir / "rosenbrock.png")

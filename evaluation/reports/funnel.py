@@ -15,7 +15,7 @@ stages on one page.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .formatting import code
 from .race_report import RaceResult
@@ -45,16 +45,20 @@ def transfer_found(
     processes: int = 1,
     data_dir: Optional[str] = None,
     steps: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> dict[str, Path]:
     """Transfer the race's confirmed rules (see :func:`rules_to_transfer`) to ``entries`` with
     ``seeds`` seeds each (``steps``: each task's default budget when ``None``), into
-    ``out_dir/transfer/``; write ``out_dir/funnel.md``. Returns the files."""
+    ``out_dir/transfer/``; write ``out_dir/funnel.md``. Returns the files.
+
+    ``progress(done, total)``: the training runs of every entry together (see
+    :func:`~.transfer_runner.run_suite`'s ``runs_progress``; presentation only)."""
     rules, confirmed = rules_to_transfer(race)
     configs = [
         (entry, TransferConfig(entry.task, model=entry.model, seeds=tuple(range(1, seeds + 1)), steps=steps, num_threads=1))
         for entry in parse_task_entries(entries)
     ]
-    suite, files = run_suite(rules, configs, out_dir / "transfer", processes=processes, data_dir=data_dir)
+    suite, files = run_suite(rules, configs, out_dir / "transfer", processes=processes, data_dir=data_dir, runs_progress=progress)
     funnel = out_dir / "funnel.md"
     funnel.write_text(funnel_markdown(race, suite, rules, confirmed))
     return {"funnel_md": funnel, **{f"transfer_{key}": path for key, path in files.items()}}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping, Optional, Sequence, Union
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -76,15 +76,28 @@ class HeldoutScores:
 
 
 def evaluate_heldout(
-    evaluator, rules: Sequence[Union[Expr, str]], seeds: Sequence[int]
+    evaluator,
+    rules: Sequence[Union[Expr, str]],
+    seeds: Sequence[int],
+    *,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> tuple[HeldoutScores, list[str]]:
     """Train ``rules`` fully on every held-out seed; returns the scores and each rule's fingerprint.
 
     One evaluator batch per seed, so the workers train the rules in parallel; ``evaluator`` must
     train fully (config from :func:`heldout_config`). Rules sharing a fingerprint train once.
+    ``progress(done, total)``: the (rule, seed) pairs evaluated of ``len(rules) * len(seeds)``,
+    called at the start and after every seed's batch (presentation only).
     """
     exprs = [resolve_rule(r) if isinstance(r, str) else r for r in rules]
-    per_seed = [evaluator.evaluate(exprs, seed=seed, searcher="heldout", run_id="heldout") for seed in seeds]
+    total = len(exprs) * len(seeds)
+    if progress is not None:
+        progress(0, total)
+    per_seed = []
+    for seed in seeds:
+        per_seed.append(evaluator.evaluate(exprs, seed=seed, searcher="heldout", run_id="heldout"))
+        if progress is not None:
+            progress(len(per_seed) * len(exprs), total)
     fingerprints = [result.fingerprint for result in per_seed[0]] if per_seed else []
     scores = {fp: tuple(batch[i].test_acc for batch in per_seed) for i, fp in enumerate(fingerprints)}
     return HeldoutScores(tuple(seeds), scores), fingerprints

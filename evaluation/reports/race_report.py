@@ -19,7 +19,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from optsearch.dsl import resolve_rule
 
@@ -63,32 +63,42 @@ def race_rules(
     plan: RacePlan = RacePlan(),
     *,
     references: Optional[dict[str, float]] = None,
-    progress=None,
+    progress: Optional[Callable[[int, int], None]] = None,
+    on_look: Optional[Callable[[int, int], None]] = None,
 ) -> RaceResult:
     """Race ``rules`` (text or names) against Adam on ``evaluator``'s task with ``plan``.
 
     ``references``: a number to show beside each rule (its held-out mean on the leaderboard, or
-    the bench's expectation). ``progress(look, seeds, undecided)`` is called before each look.
+    the bench's expectation). ``on_look(seeds, undecided)`` is called before each look.
+    ``progress(done, total)``: the race's seeds trained of its cap, called at the start and after
+    every seed; a race whose rules are all decided before the cap ends with ``done == total`` at
+    the seeds it used (presentation only).
     ``trainings`` counts the rules trained (not cache hits): 0 when the race is run again.
     """
     started = time.perf_counter()
     parsed = {rule: resolve_rule(rule) for rule in [*rules, "adam"]}  # a typo fails before any training
     scores: dict[str, list[float]] = {rule: [] for rule in parsed}
     trainings = 0
+    if progress is not None and rules:
+        progress(0, plan.cap)
 
     def draw(active: Sequence[str], n: int) -> dict[str, tuple[list[float], list[float]]]:
         nonlocal trainings
         wanted = [*active, "adam"]
-        if progress is not None:
-            progress(n, len(active))
+        if on_look is not None:
+            on_look(n, len(active))
         for seed in race_seeds(n)[len(scores["adam"]) :]:  # undecided rules hold every earlier seed
             results = evaluator.evaluate([parsed[rule] for rule in wanted], seed=seed, searcher="race", run_id="race")
             trainings += len({r.fingerprint for r in results if not r.cached})
             for rule, result in zip(wanted, results):
                 scores[rule].append(result.test_acc)
+            if progress is not None:
+                progress(len(scores["adam"]), plan.cap)
         return {rule: (scores[rule][:n], scores["adam"][:n]) for rule in active}
 
     rows = race(list(rules), draw, plan)
+    if progress is not None and rules and len(scores["adam"]) < plan.cap:
+        progress(len(scores["adam"]), len(scores["adam"]))  # decided early: the race is done
     means = {rule: statistics.fmean(scores[rule]) for rule in rules if scores[rule]}
     adam = statistics.fmean(scores["adam"]) if scores["adam"] else math.nan
     return RaceResult(

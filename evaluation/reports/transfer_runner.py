@@ -20,6 +20,42 @@ from .transfer_suite import TaskEntry, TransferSuite, build_suite
 EntryDone = Callable[[TaskEntry, TransferResult], None]
 
 
+class _RunTally:
+    """A suite's training runs, done and planned, summed over its entries for ``progress(done, total)``.
+
+    An entry plans every rule (with the baselines) at every learning rate of its grid and every
+    seed; a rule that fails its whole grid skips its seed runs, so an entry's total can shrink, as
+    :func:`~.transfer.transfer` reports it. Entries run in worker processes count when they finish.
+    """
+
+    def __init__(self, rules: Mapping[str, str], configs: Sequence[tuple[TaskEntry, object]], progress: Callable[[int, int], None]):
+        from .transfer_rules import entries
+
+        trained = len(entries(dict(rules))[0])
+        self.done = [0] * len(configs)
+        self.total = [trained * (len(config.lrs) + len(config.seeds)) for _, config in configs]
+        self.progress = progress
+        progress(0, sum(self.total))
+
+    def update(self, index: int, done: int, total: int) -> None:
+        self.done[index], self.total[index] = done, total
+        self.progress(sum(self.done), sum(self.total))
+
+    def finished(self, index: int, result: TransferResult) -> None:
+        runs = sum(len(rule.grid) + len(rule.runs) for rule in result.rules)
+        self.update(index, runs, runs)
+
+    def per_run(self, index: int, inner: Optional[Callable]) -> Callable:
+        """A :data:`~.transfer.Progress` for entry ``index`` that counts here, then calls ``inner``."""
+
+        def report(done: int, total: int, record) -> None:
+            self.update(index, done, total)
+            if inner is not None:
+                inner(done, total, record)
+
+        return report
+
+
 def _entry_job(rules: Mapping[str, str], config, data_dir: Optional[str], device: str = "cpu", progress=None) -> TransferResult:
     from .transfer import transfer
 
@@ -43,12 +79,16 @@ def run_suite(
     device: str = "cpu",
     progress: Optional[Callable[[TaskEntry], Callable]] = None,
     done: Optional[EntryDone] = None,
+    runs_progress: Optional[Callable[[int, int], None]] = None,
 ) -> tuple[TransferSuite, dict[str, Path]]:
     """Transfer ``rules`` with each ``(entry, TransferConfig)`` and write every file.
 
     ``processes > 1`` runs the entries in that many CPU processes (``device`` must be the CPU);
     otherwise they run here, one after the other, on ``device``, and ``progress(entry)`` may give
-    each a per-run callback (:data:`~.transfer.Progress`). One entry writes its report into
+    each a per-run callback (:data:`~.transfer.Progress`). ``runs_progress(done, total)``: the
+    training runs of every entry together, done and planned, called in this process only (after
+    every run of an entry trained here, as each entry in a worker process finishes; presentation
+    only). One entry writes its report into
     ``out`` itself; several write into ``out/<task>-<model>/``. The cross-task summary goes to
     ``out`` (see :meth:`TransferSuite.write`). Returns the suite and its files.
     """
@@ -58,6 +98,7 @@ def run_suite(
     single = len(configs) == 1
     results: list[Optional[TransferResult]] = [None] * len(configs)
     reports: dict[str, str] = {}
+    tally = _RunTally(rules, configs, runs_progress) if runs_progress is not None else None
 
     def finish(index: int, result: TransferResult) -> None:
         entry = configs[index][0]
@@ -65,12 +106,17 @@ def run_suite(
         files = result.write(folder)
         reports[entry.label] = files["md"].relative_to(out).as_posix()
         results[index] = result
+        if tally is not None:
+            tally.finished(index, result)
         if done is not None:
             done(entry, result)
 
     if processes <= 1 or single:
         for index, (entry, config) in enumerate(configs):
-            finish(index, _entry_job(rules, config, data_dir, device, None if progress is None else progress(entry)))
+            per_run = None if progress is None else progress(entry)
+            if tally is not None:
+                per_run = tally.per_run(index, per_run)
+            finish(index, _entry_job(rules, config, data_dir, device, per_run))
     else:
         import multiprocessing
 

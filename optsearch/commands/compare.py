@@ -74,6 +74,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from optsearch.experiment import SETTINGS
     from optsearch.manifest import write_manifest
+    from optsearch.progress import Bars
     from optsearch.searchers.compare import DEFAULT_COMPARE_TASK, DEFAULT_SEARCHERS, CompareConfig, run_comparison
     from optsearch.searchers.options import check_buildable
     from optsearch.searchers.registry import resolve_searcher
@@ -133,17 +134,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
             best = max(r.reward for r in results)
             print(f"[{time.perf_counter() - started:6.0f}s] {name:14s} seed {seed}: {done} proposals, best {best:.4f}", flush=True)
 
-    outcome = run_comparison(
-        compare,
-        config,
-        out,
-        store=store,
-        backend=args.backend,
-        workers=args.workers,
-        address=args.address,
-        data_dir=args.data_dir,
-        progress=progress,
-    )
+    with Bars(quiet=args.quiet) as bars:
+        outcome = run_comparison(
+            compare,
+            config,
+            out,
+            store=store,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            data_dir=args.data_dir,
+            progress=progress,
+            phases=bars.phases,
+        )
     print((out / "summary.md").read_text())
     print(f"wrote {', '.join(str(p) for p in outcome.files.values())} in {outcome.wall_s:.0f} s")
     return 0
@@ -223,5 +226,5 @@ def register(commands) -> None:
     add_training_options(compare)
     compare.set_defaults(backend=None)  # PARALLEL_BACKEND unless the file or the flag says otherwise
     compare.add_argument("--data-dir", default=None)
-    compare.add_argument("--quiet", action="store_true")
+    compare.add_argument("--quiet", action="store_true", help="no progress bars and no line per finished run")
     compare.set_defaults(handler=cmd_compare)

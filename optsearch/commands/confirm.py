@@ -37,7 +37,8 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     from optsearch.evaluation.reports.heldout import heldout_config
     from optsearch.evaluation.reports.race_report import race_rules, write_race
     from optsearch.evaluation.reports.racing import RacePlan
-    from optsearch.evaluation.tasks import is_bench_task, spec_for
+    from optsearch.evaluation.rewards import source_info
+    from optsearch.progress import Bars
 
     rules = []
     for text in args.rules:
@@ -45,9 +46,10 @@ def cmd_confirm(args: argparse.Namespace) -> int:
         if text not in rules:
             rules.append(text)
     task = args.task
-    if is_bench_task(task):
-        # On a bench a held-out score is the rule's expectation: no noise, nothing to race.
-        live = spec_for(task).bench
+    source = source_info(task)
+    if source.heldout_is_expectation:
+        # A held-out score there is the rule's expectation: no noise, nothing to race.
+        live = source.live_task
         raise UsageError(f"--task {task} is a bench (expected scores, no seed noise): confirm rules on its live task, --task {live}")
     try:
         plan = RacePlan(first=min(args.first, args.race_seeds), step=args.step, cap=args.race_seeds, alpha=args.alpha)
@@ -59,12 +61,13 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     out = output_folder(args.out, "--out")
     store = args.store or str(out / "results.sqlite")
 
-    def progress(seeds: int, undecided: int) -> None:
+    def look(seeds: int, undecided: int) -> None:
         if not args.quiet:
             print(f"look at {seeds} seeds: {undecided} undecided", flush=True)
 
     with Evaluator(config, store=store, backend=args.backend, workers=args.workers, data_dir=args.data_dir) as evaluator:
-        result = race_rules(evaluator, rules, plan, progress=progress)
+        with Bars(quiet=args.quiet) as bars:
+            result = race_rules(evaluator, rules, plan, progress=bars.bar("race (seeds)"), on_look=look)
     files = write_race(result, out)
     print(files["race_md"].read_text())
     print("wrote " + ", ".join(str(p) for p in files.values()))
@@ -89,5 +92,5 @@ def register(commands) -> None:
     add_backend_options(confirm, PARALLEL_BACKEND)
     add_training_options(confirm)
     confirm.add_argument("--data-dir", default=None)
-    confirm.add_argument("--quiet", action="store_true")
+    confirm.add_argument("--quiet", action="store_true", help="no progress bar and no line per look")
     confirm.set_defaults(handler=cmd_confirm)

@@ -1,4 +1,4 @@
-"""``optsearch search``: run one searcher to a budget of proposals, with a live progress line."""
+"""``optsearch search``: run one searcher to a budget of proposals, with a progress bar on stderr."""
 
 from __future__ import annotations
 
@@ -20,43 +20,13 @@ from optsearch.cli_options import (
 from optsearch.evaluation.executor import PARALLEL_BACKEND
 
 
-class _SearchProgress:
-    """A one-line live display: proposals, trainings, best reward so far and the best rule."""
-
-    def __init__(self, budget: int, evaluator, enabled: bool):
-        self.budget = budget
-        self.evaluator = evaluator
-        self.enabled = enabled
-        self._progress = None
-
-    def __enter__(self) -> "_SearchProgress":
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("proposals"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("search", total=self.budget, status="")
-        return self
-
-    def __call__(self, done: int, results) -> None:
-        if self._progress is None:
-            return
-        best = max(results, key=lambda r: r.reward) if results else None
-        status = f"trainings {self.evaluator.trainings}"
-        if best is not None:
-            status += f"  best {best.reward:.4f}  {best.canonical[:60]}"
-        self._progress.update(self._task, completed=done, status=status)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+def _status(evaluator, results) -> str:
+    """The search's progress text: trainings so far, the best reward and its rule."""
+    status = f"trainings {evaluator.trainings}"
+    best = max(results, key=lambda r: r.reward) if results else None
+    if best is not None:
+        status += f"  best {best.reward:.4f}  {best.canonical[:60]}"
+    return status
 
 
 def _print_top(results, k: int) -> None:
@@ -74,6 +44,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     """Run one searcher to a budget of proposals; resumable through the store."""
     from optsearch.dsl.arguments import resolve_rule_list
     from optsearch.evaluation.evaluator import Evaluator
+    from optsearch.progress import Bars
     from optsearch.searchers import run_named_search
 
     check_backend(args)
@@ -91,7 +62,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     with Evaluator(
         config, store=args.store, backend=args.backend, workers=args.workers, address=args.address, data_dir=args.data_dir
     ) as evaluator:
-        with _SearchProgress(args.budget, evaluator, enabled=not args.quiet) as progress:
+        with Bars(quiet=args.quiet) as bars:
+
+            def progress(done: int, results) -> None:
+                bars.update("proposals", done, args.budget, status=_status(evaluator, results))
+
             outcome = run_named_search(
                 args.searcher,
                 evaluator,
@@ -100,7 +75,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 groups=args.groups,
                 batch_size=args.batch_size,
                 seed_rules=seed_rules,
-                progress=progress,
+                progress=progress if bars.enabled else None,
                 **options,
             )
     cached = sum(r.cached for r in outcome.results)
@@ -142,5 +117,5 @@ def register(commands) -> None:
     search.add_argument("--no-screen", action="store_true")
     search.add_argument("--no-hurdle", action="store_true")
     search.add_argument("--top", type=positive_int, default=5)
-    search.add_argument("--quiet", action="store_true", help="no progress display")
+    search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.set_defaults(handler=cmd_search)

@@ -78,6 +78,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     from optsearch.dsl.arguments import resolve_rule_argument
     from optsearch.evaluation.reports.transfer import resolve_device, rules_from_store
     from optsearch.evaluation.reports.transfer_runner import run_suite
+    from optsearch.progress import Bars
 
     try:
         device = resolve_device(args.device)
@@ -111,9 +112,18 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         elif not args.quiet:
             print(f"{entry.label}: done in {result.wall_s:.0f} s", flush=True)
 
-    suite, suite_files = run_suite(
-        rules, configs, out, processes=processes, data_dir=args.data_dir, device=str(device), progress=progress, done=done
-    )
+    with Bars(quiet=args.quiet) as bars:
+        suite, suite_files = run_suite(
+            rules,
+            configs,
+            out,
+            processes=processes,
+            data_dir=args.data_dir,
+            device=str(device),
+            progress=progress,
+            done=done,
+            runs_progress=bars.bar("transfer (runs)"),
+        )
     print(suite_files["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in suite_files.values()))
     return 0
@@ -156,5 +166,5 @@ def register(commands) -> None:
         help="also transfer these reference rules (comma-separated names, or 'all': "
         "adamw, rmsprop, signsgd, signum, signum-ld, signum-cd, signum-rd)",
     )
-    transfer.add_argument("--quiet", action="store_true")
+    transfer.add_argument("--quiet", action="store_true", help="no progress bar and no line per training run")
     transfer.set_defaults(handler=cmd_transfer)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import gymnasium
 import numpy as np
 import pytest
@@ -34,6 +37,22 @@ def test_make_builds_the_registered_env(evaluator):
     assert info["action_mask"].dtype == np.int8
     obs, *_ = env.step(int(np.flatnonzero(info["action_mask"])[0]))
     assert "[1/10]" in env.render()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # Gymnasium's documented "module:id" form: it imports optsearch.envs, which registers the id
+        'import gymnasium; env = gymnasium.make("optsearch.envs:optsearch/OptimizerSearch-v0", task="quadratic", groups=2)',
+        # the plain id, with the package imported before Gymnasium or after it
+        'import optsearch, gymnasium; env = gymnasium.make("optsearch/OptimizerSearch-v0", task="quadratic", groups=2)',
+        'import gymnasium, optsearch.envs; env = gymnasium.make("optsearch/OptimizerSearch-v0", task="quadratic", groups=2)',
+    ],
+)
+def test_gymnasium_make_finds_the_id_in_a_fresh_interpreter(code):
+    completed = subprocess.run([sys.executable, "-c", f"{code}; print(env.spec.id, env.reset(seed=0)[0].shape)"], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split()[0] == ENV_ID
 
 
 def test_an_unmasked_random_agent_never_crashes_and_every_episode_ends_with_a_rule(evaluator):
