@@ -7,11 +7,11 @@
    evaluator, by another searcher, or by an earlier run in the same store — at zero cost, and equal
    rules inside one batch are trained once;
 3. the screen resolves rules that cannot decrease a quadratic (status ``screened``);
-4. the rest are trained on the task by the executor's workers (``serial``, ``process`` or
-   ``ray``) in parallel, grouped into **populations** (several rules as one stacked child per
-   worker, :mod:`.populations`; a rule's result is the same as alone), with the early hurdle,
-   each result written to the store the moment it is final, so an interrupted search loses
-   nothing.
+4. the rest go to the task's **reward source** in one call (:mod:`.rewards`): live training on
+   the executor's workers (``serial``, ``process`` or ``ray``), grouped into populations (several
+   rules as one stacked child per worker, :mod:`.populations`; a rule's result is the same as
+   alone), with the early hurdle; or a bench's answers. Each result is written to the store the
+   moment it is final, so an interrupted search loses nothing.
 
 A rule's reward depends on the rule, the seed and the config alone, never on what was proposed
 before: searchers sharing an evaluator are scored identically.
@@ -30,10 +30,10 @@ from optsearch.dsl import Expr, canonical, fingerprint
 
 from .config import FLOOR_REWARD, EvalConfig
 from .executor import DEFAULT_BACKEND, Executor, make_executor
-from .jobs import PopulationJob, failure_outcome, run_population_job
-from .populations import populations, resolve_population_size
+from .populations import resolve_population_size
 from .records import ERROR, SCREENED, EvalResult, Outcome, Proposal
-from .screen import SCREEN_COST, screen_rule
+from .rewards import RewardSource
+from .screen import SCREEN_COST
 from .store import Store, StoreError, open_store
 
 MAX_SEED = 2**63 - 1  # what the store (SQLite INTEGER) and torch's generators hold
@@ -56,26 +56,18 @@ class Evaluator:
         address: Optional[str] = None,
         data_dir: Optional[str] = None,
     ):
+        from .rewards import open_source, source_info
         from .tasks import get_task, spec_for
-
         from .training.device import device_name
 
-        spec = spec_for(config.task)
-        # A bench answers from its table: only the live task's budget is needed, never its data.
-        defaults = spec.defaults if spec.bench is not None else get_task(config.task, data_dir=data_dir).defaults
+        info = source_info(config.task)
+        # A source that does not train (a bench) needs only the live task's budget, never its data.
+        defaults = get_task(config.task, data_dir=data_dir).defaults if info.trains else spec_for(config.task).defaults
         config = replace(config, device=device_name(config.device))
         self.config = config.with_task_defaults(defaults)
         self.config_hash = self.config.config_hash()
-        #: The bench answering in place of the trainer when the task is a bench (see :mod:`.bench`).
-        self.bench, self._bench_mode = _bench_for(self.config)
-        if self.bench is not None:
-            # A bench answers from its table, so its results belong to that table: a store keeps
-            # the answers of each table version apart, and a grown table is never answered from
-            # the results an older one gave (a run resumed across versions would mix them).
-            tagged = f"{self.config_hash}:{self.bench.content_hash}".encode()
-            self.config_hash = hashlib.sha256(tagged).hexdigest()[:12]
-            if isinstance(backend, str):
-                backend, workers, address = "serial", None, None  # a lookup needs no workers
+        if not info.trains and isinstance(backend, str):
+            backend, workers, address = "serial", None, None  # answers in this process need no workers
         assert self.config.device is not None
         #: Rules trained together as one stacked child per worker (see :mod:`.populations`).
         self.population_size = resolve_population_size(self.config.population_size, self.config.device)
@@ -93,6 +85,14 @@ class Evaluator:
             if isinstance(backend, str)
             else backend
         )
+        #: What scores the rules that pass the screen: live training, or a bench's answers (:mod:`.rewards`).
+        self.source: RewardSource = open_source(self.config, self.executor, self.population_size, data_dir)
+        if self.source.version_tag:
+            # A bench answers from its table, so its results belong to that table: a store keeps
+            # the answers of each table version apart, and a grown table is never answered from
+            # the results an older one gave (a run resumed across versions would mix them).
+            tagged = f"{self.config_hash}:{self.source.version_tag}".encode()
+            self.config_hash = hashlib.sha256(tagged).hexdigest()[:12]
         self._screen_verdicts: dict[str, bool] = {}
         self._write_error: Optional[StoreError] = None
         self.trainings = 0
@@ -127,10 +127,7 @@ class Evaluator:
 
     def _screen(self, expr: Expr, fp: str) -> bool:
         if fp not in self._screen_verdicts:
-            if self.bench is not None:  # the table's record, else the portable screen: the same on every CPU
-                self._screen_verdicts[fp] = self.bench.passes_screen(expr, fp)
-            else:
-                self._screen_verdicts[fp] = screen_rule(expr, rule_config=self.config.rule_config).passed
+            self._screen_verdicts[fp] = self.source.passes_screen(expr, fp)
         return self._screen_verdicts[fp]
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -197,39 +194,17 @@ class Evaluator:
             for duplicate in waiting[proposal.fingerprint][1:]:
                 results[duplicate] = self._remember(self._as_cache_hit(result, proposals[duplicate], time.perf_counter()))
 
-        if self.bench is not None:
-            for position, _ in jobs:
-                answer = self.bench.answer(exprs[position], proposals[position].fingerprint, seed, self._bench_mode)
-                finish(position, answer.outcome)
-        else:
-            self._train([rule for _, rule in jobs], seed, lambda number, outcome: finish(jobs[number][0], outcome))
+        self.source.objective(
+            [exprs[position] for position, _ in jobs],
+            [proposals[position].fingerprint for position, _ in jobs],
+            seed,
+            lambda number, outcome: finish(jobs[number][0], outcome),
+        )
         if self._write_error is not None:
             error, self._write_error = self._write_error, None
             error.results = list(results)
             raise error
         return results  # type: ignore[return-value]
-
-    def _train(self, rules: list[str], seed: int, finish: Callable[[int, Outcome], None]) -> None:
-        """Train ``rules`` in populations on the workers; ``finish(index, outcome)`` as each is final.
-
-        A population that failed as a whole (its worker crashed, ran past the executor's time
-        limit, or raised outside any one rule, e.g. out of memory) gives its rules a second
-        chance one by one, so one rule that kills its process harms no other.
-        """
-        groups = populations(len(rules), self.population_size, self.executor.workers)
-        while groups:
-            jobs = [PopulationJob(tuple(rules[i] for i in group), self.config, seed, self.data_dir) for group in groups]
-            alone: list[list[int]] = []
-            for number, finished in self.executor.run(run_population_job, jobs):
-                group = groups[number]
-                if finished.ok:
-                    for index, outcome in zip(group, finished.value):
-                        finish(index, outcome)
-                elif len(group) > 1:
-                    alone += [[index] for index in group]
-                else:
-                    finish(group[0], failure_outcome(str(finished.error), finished.wall_s, finished.kind))
-            groups = alone
 
     def _proposal(
         self,
@@ -264,15 +239,3 @@ class Evaluator:
         outcome = replace(hit.outcome, cost=0.0, wall_s=time.perf_counter() - started)
         return EvalResult.of(proposal, outcome, cached=True)
 
-
-def _bench_for(config: EvalConfig):
-    """(the bench, its mode) when ``config``'s task is a bench, else (None, "")."""
-    from .tasks import spec_for
-
-    spec = spec_for(config.task)
-    if spec.bench is None:
-        return None, ""
-    from .bench.bench import load_bench
-
-    bench = load_bench(spec.bench)
-    return bench, bench.mode(config)  # BenchError (a ValueError) for another protocol

@@ -80,14 +80,12 @@ def _relative(value: str, folder: Path) -> str:
 
 def bench_record(task: Any) -> Optional[dict[str, Any]]:
     """For a bench task, what identifies the bench: its table's content hash and the protocol it stands for."""
-    from optsearch.evaluation.tasks import REGISTRY
+    from optsearch.evaluation.rewards import source_info
 
-    spec = REGISTRY.get(str(task or "").strip().lower())
-    if spec is None or spec.bench is None:
+    try:
+        return source_info(str(task or "")).record
+    except ValueError:  # not a registered task: nothing to identify
         return None
-    from optsearch.evaluation.bench.bench import load_bench
-
-    return load_bench(spec.bench).protocol
 
 
 def manifest_text(

@@ -1,4 +1,5 @@
-"""Layering: the subpackages never import the package root's own modules.
+"""Layering: the subpackages never import the package root's own modules, and ``evaluation/``
+never imports ``searchers/`` or ``envs/``.
 
 ``optsearch.dsl``, ``.envs``, ``.searchers`` and ``.evaluation`` (the folders ``dsl/``, ``envs/``,
 ``searchers/`` and ``evaluation/`` at the repository root) may import each other, but nothing of
@@ -30,9 +31,9 @@ def module_name(relative: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def upward_imports(source: str, relative: Path) -> list[tuple[int, str]]:
-    """``(line, "optsearch.name...")`` for every import in ``source`` (the file ``relative``) that
-    reaches the root package ``optsearch`` itself or a root module not among :data:`SUBPACKAGES`."""
+def resolved_imports(source: str, relative: Path) -> list[tuple[int, str]]:
+    """``(line, "optsearch.name...")`` for every import in ``source`` (the file ``relative``), relative
+    ones resolved to absolute names (``""`` for one that climbs above ``optsearch``)."""
     module = module_name(relative)
     package = module if relative.name == "__init__.py" else module.rpartition(".")[0]
     found = []
@@ -46,14 +47,36 @@ def upward_imports(source: str, relative: Path) -> list[tuple[int, str]]:
             else:
                 origin = node.module or ""
             # `from optsearch import x` imports optsearch.x (a module or a name of the root)
-            targets = [f"{origin}.{alias.name}" for alias in node.names] if origin == "optsearch" else [origin]
+            targets = [f"{origin}.{alias.name}" for alias in node.names] if origin in ("optsearch", "optsearch.evaluation") else [origin]
         else:
             continue
-        for target in targets:
-            parts = target.split(".")
-            if parts[0] in ("optsearch", "") and (len(parts) < 2 or parts[1] not in SUBPACKAGES):
-                found.append((node.lineno, target or "(above optsearch)"))
+        found += [(node.lineno, target) for target in targets]
     return found
+
+
+def upward_imports(source: str, relative: Path) -> list[tuple[int, str]]:
+    """``(line, "optsearch.name...")`` for every import in ``source`` (the file ``relative``) that
+    reaches the root package ``optsearch`` itself or a root module not among :data:`SUBPACKAGES`."""
+    found = []
+    for line, target in resolved_imports(source, relative):
+        parts = target.split(".")
+        if parts[0] in ("optsearch", "") and (len(parts) < 2 or parts[1] not in SUBPACKAGES):
+            found.append((line, target or "(above optsearch)"))
+    return found
+
+
+#: The subpackages that ``evaluation/`` (tasks, training, reward sources, evaluator, experiments,
+#: reports) must not import: searchers and the environment sit above it and call it.
+ABOVE_EVALUATION = ("optsearch.searchers", "optsearch.envs")
+
+
+def imports_from_above(source: str, relative: Path) -> list[tuple[int, str]]:
+    """The imports of a module under ``evaluation/`` that reach ``searchers/`` or ``envs/``."""
+    return [
+        (line, target)
+        for line, target in resolved_imports(source, relative)
+        if any(target == name or target.startswith(name + ".") for name in ABOVE_EVALUATION)
+    ]
 
 
 def _sources() -> list[Path]:
@@ -116,3 +139,32 @@ def test_the_moved_modules_keep_their_behaviour(code, expected):
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == expected
+
+
+def test_the_checker_sees_evaluation_reaching_up():
+    here = Path("evaluation/bench/builder.py")
+    source = "\n".join([
+        "from optsearch.searchers.registry import run_named_search",  # 1
+        "from ...searchers import driver",                          # 2: optsearch.searchers
+        "import optsearch.envs",                                    # 3
+        "from optsearch import searchers",                          # 4: optsearch.searchers
+        "from .. import evaluator",                                 # fine: optsearch.evaluation.evaluator
+        "from optsearch.dsl import fingerprint",                    # fine
+        "def f():",
+        "    from optsearch.envs.dynamics import X",               # 8: inside a function too
+    ])  # fmt: skip
+    assert imports_from_above(source, here) == [
+        (1, "optsearch.searchers.registry"), (2, "optsearch.searchers"), (3, "optsearch.envs"), (4, "optsearch.searchers"),
+        (8, "optsearch.envs.dynamics"),
+    ]  # fmt: skip
+
+
+def test_evaluation_imports_neither_searchers_nor_envs():
+    sources = sorted((REPO / "evaluation").rglob("*.py"))
+    assert len(sources) > 50
+    found = sorted(
+        f"{path.relative_to(REPO).as_posix()}:{line}: imports {target}"
+        for path in sources
+        for line, target in imports_from_above(path.read_text(encoding="utf-8"), path.relative_to(REPO))
+    )
+    assert not found, "evaluation/ reaches up to the searchers or the environment:\n" + "\n".join(found)

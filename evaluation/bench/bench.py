@@ -4,22 +4,17 @@ A :class:`Bench` stands for one live task and protocol (``mnist1d`` with its def
 answers two questions, for any rule:
 
 - :meth:`Bench.query` (``rule``, ``seed``): what the search protocol returns on that seed: the
-  live screen (the same function; its verdict is recorded in the table for known rules, and run
-  with the portable kernels for any other, see :meth:`Bench.resolve`), then, for a rule in the table, the **recorded** result of the table seed chosen from
-  the search seed (``seeds[seed % len(seeds)]``, so seeds 0, 1, 2 are the recorded seeds 0, 1, 2
-  themselves), and for any other rule the surrogate's seeded draw: the predicted mean plus the
-  predicted seed-to-seed spread times a standard normal drawn from (fingerprint, seed);
-- :meth:`Bench.expected` (``rule``): the expected search reward and the expected full-training
-  test accuracy at the validation-chosen rate: the mean over the table's seeds, or the
-  surrogate's mean. On the bench these are the held-out scores: the noise-free truth the live
-  held-out protocol estimates from a few seeds.
-
-**Few table seeds, many search seeds.** A tabulated rule has 3 (some 5) recorded seeds, so search
-seeds ``s`` and ``s + 3`` meet the same recorded draw of that rule. A comparison's searchers
-are still independent across seeds (each run's proposals follow its own seed), but the reward
-noise they meet is a fixed sample, as with NAS-Bench-101/201: a verdict on the bench is exact for
-*this* bench, and its intervals cover the searchers' variability on it, not a fresh draw of the
-live task's noise. Held-out scores are expectations, so they carry no evaluation noise at all.
+  live screen (its verdict is recorded in the table for known rules, and run with the portable
+  kernels for any other, see :meth:`Bench.resolve`), then, for a rule in the table, the
+  **recorded** result of its ``seed``-th search seed (search seeds 0, 1, 2 are the recorded seeds
+  0, 1, 2 themselves) and beyond them a fresh draw around the rule's search centre; for any other
+  rule the surrogate's draw. A draw is the centre plus the seed-to-seed spread times a standard
+  normal determined by (fingerprint, seed), so no two search seeds share a draw.
+- :meth:`Bench.expected` (``rule``): the held-out truth: the expected search reward and the expected
+  full-training test accuracy at the validation-chosen rate. For a tabulated rule it comes from
+  seeds no search is served and no selection used, shrunk towards the surrogate's out-of-fold
+  prediction (:mod:`.truth`); for any other rule it is the surrogate's mean. Held-out scores are
+  expectations, so they carry no evaluation noise.
 
 Every result names its provenance (``source``: ``"table"`` or ``"surrogate"``; in the evaluator's
 records, ``detail`` starts with ``bench:table`` or ``bench:surrogate``).
@@ -30,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import statistics
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -45,11 +41,16 @@ from ..records import HURDLE, OK, SCREENED, LRResult, Outcome, Status
 from ..screen import SCREEN_COST, screen_rule
 from .portable import run_portable
 from .table import Table, TableRow, read_table
+from .truth import TRUTH_FILE, TruthModel, read_truth, search_centre, search_rows, truth_of
 
 Rule = Union[str, Expr]
-DATA_ROOT = Path(__file__).with_name("data")
+#: Where the benches' folders are (one per live task); ``$OPTSEARCH_BENCH_ROOT`` points elsewhere
+#: (a thinned or a grown table, say) for this process and the processes it starts.
+DATA_ROOT = Path(os.environ.get("OPTSEARCH_BENCH_ROOT") or Path(__file__).with_name("data"))
 ALIASES_FILE = "aliases.json"
 TABLE_SOURCE, SURROGATE_SOURCE = "table", "surrogate"
+#: A tabulated rule's answer on a search seed beyond its recorded ones (a fresh draw, :mod:`.truth`).
+DRAWN_SOURCE = "table-draw"
 
 
 class BenchError(ValueError):
@@ -61,8 +62,9 @@ class Expected:
     """A rule's expected scores on the bench.
 
     ``reward``: the expected search-protocol reward; ``test_acc``: the expected full-training test
-    accuracy at the validation-chosen rate; ``reward_std``: the seed-to-seed spread of the reward
-    (measured over ``seeds`` table seeds, or predicted); ``source``: ``"table"`` or ``"surrogate"``.
+    accuracy at the validation-chosen rate (for a tabulated rule, the truth of :mod:`.truth`);
+    ``reward_std``: the seed-to-seed spread of the reward (measured over ``seeds`` table seeds and
+    shrunk, or predicted); ``source``: ``"table"`` or ``"surrogate"``.
     """
 
     rule: str
@@ -73,6 +75,7 @@ class Expected:
     source: str
     seeds: int
     status: str = "ok"  # "screened": the rule never trains (its scores are the floor)
+    truth_seeds: int = 0  # the table seeds no search is served that the truth rests on (:mod:`.truth`)
 
 
 @dataclass(frozen=True)
@@ -166,8 +169,20 @@ class Bench:
         }
 
     @cached_property
+    def truth_model(self) -> Optional[TruthModel]:
+        """The truth's priors and spreads (``truth.npz``, :mod:`.truth`); None for a table exported
+        without one (its truth is then the plain mean of each rule's truth seeds)."""
+        if self.folder is None:
+            return None
+        path = self.folder / TRUTH_FILE
+        recorded = self.table.manifest.get("truth_sha256")
+        if recorded is not None and (not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != recorded):
+            raise BenchError(f"bench truth {path} is missing or does not match its manifest's hash (altered or truncated)")
+        return read_truth(path)
+
+    @cached_property
     def best(self) -> Expected:
-        """The best known rule: the highest expected test accuracy among rules on ≥ 3 table seeds."""
+        """The best known rule: the highest held-out truth (test accuracy) among rules on ≥ 3 table seeds."""
         candidates = [self._from_table(fp) for fp in self.table.trained_rules(min_seeds=3)]
         return max(candidates, key=lambda e: (e.test_acc, e.reward))
 
@@ -244,10 +259,13 @@ class Bench:
             return BenchResult(str(expr), e.fingerprint, seed, status, e.reward, e.reward, e.test_acc, None, cost, wall, e.source, None)
         resolved = self.resolve(expr, fp)
         if resolved.tabulated and resolved.passed:
-            by_seed = self.table.rows[resolved.key]
-            seeds = sorted(by_seed)
-            row = by_seed[seeds[seed % len(seeds)]]
-            return self._recorded(row, str(expr), seed)
+            recorded = search_rows(self.table.rows[resolved.key])
+            if 0 <= seed < len(recorded):
+                return self._recorded(recorded[seed], str(expr), seed)
+            centre = search_centre(resolved.key, self.table.rows[resolved.key], self.truth_model)
+            lrs = [r.lr for r in recorded if r.lr is not None]
+            lr = max(set(lrs), key=lrs.count) if lrs else None
+            return self._draw_around(str(expr), resolved.key, seed, (centre.reward, centre.test_acc, centre.reward_std), DRAWN_SOURCE, lr)
         return self._drawn(expr, resolved, seed)
 
     def query(self, rule: Rule, seed: int) -> BenchResult:
@@ -272,21 +290,25 @@ class Bench:
         return BenchResult(rule, row.fingerprint, seed, row.status, row.reward, row.val_acc, row.test_acc, row.lr, row.cost, row.wall_s, TABLE_SOURCE, row.seed, row.per_lr)
 
     def _drawn(self, expr: Expr, resolved: Resolved, seed: int) -> BenchResult:
-        mean, test, std = resolved.predicted
-        z = _draw(resolved.key, seed)
+        return self._draw_around(str(expr), resolved.key, seed, resolved.predicted, SURROGATE_SOURCE, None)
+
+    def _draw_around(self, rule: str, key: str, seed: int, centre: tuple[float, float, float], source: str, lr: Optional[float]) -> BenchResult:
+        """A seeded draw: ``centre`` (mean reward, mean test accuracy, spread) plus the spread times
+        the standard normal of (key, seed); the reward and the accuracy move together."""
+        mean, test, std = centre
+        z = _draw(key, seed)
         reward = min(1.0, max(0.0, mean + std * z))
         test_acc = min(1.0, max(0.0, test + std * z))
         status = OK if reward >= self._hurdle_bar else HURDLE
         cost, wall = self._costs.get(status, (1.0, 0.0))
-        return BenchResult(str(expr), resolved.key, seed, status, reward, reward, test_acc, None, cost, wall, SURROGATE_SOURCE, None)
+        return BenchResult(rule, key, seed, status, reward, reward, test_acc, lr, cost, wall, source, None)
 
     def _from_table(self, fp: str) -> Expected:
         rows = list(self.table.rows[fp].values())
-        rewards = [r.reward for r in rows]
         if not all(r.trained for r in rows):
             return Expected(rows[0].rule, fp, FLOOR_REWARD, FLOOR_REWARD, 0.0, TABLE_SOURCE, len(rows), "screened")
-        std = statistics.stdev(rewards) if len(rewards) > 1 else 0.0
-        return Expected(rows[0].rule, fp, statistics.fmean(rewards), statistics.fmean(r.test_acc for r in rows), std, TABLE_SOURCE, len(rows))
+        truth = truth_of(fp, self.table.rows[fp], self.truth_model)
+        return Expected(rows[0].rule, fp, truth.reward, truth.test_acc, truth.reward_std, TABLE_SOURCE, len(rows), truth_seeds=truth.truth_seeds)
 
     def _expected_of(self, expr: Expr, fp: str) -> Expected:
         if fp not in self._expected:

@@ -10,10 +10,11 @@ The plan runs in stages, each ending with every screen-passing rule seen so far 
 table seeds (:func:`fill`):
 
 1. ``named``: the named rules and the paper's table, on the table seeds and the noise seeds;
-2. ``trajectories``: every built-in searcher's runs, one per table seed (search seed = table seed),
+2. ``trajectories`` (run by :mod:`optsearch.searchers.bench_stages`, above this package): every
+   built-in searcher's runs, one per table seed (search seed = table seed),
    so the table covers the regions searchers actually visit;
 3. ``random``: uniform random rules over 1, 2 and 3 groups, in chunks;
-4. ``mutations``: one-token mutations of the best rules found, for density near the top;
+4. ``mutations`` (also there): one-token mutations of the best rules found, for density near the top;
 5. ``top``: every rule whose mean test accuracy is within ``top_margin`` of Adam's or above, on
    ``top_seeds`` seeds (0 … ``top_seeds`` − 1), best first, in chunks of ``top_chunk`` rules, so
    that the rules a search ends on are measured well enough to hold live (an interrupted build has
@@ -30,9 +31,9 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
-from optsearch.dsl import Expr, fingerprint, from_tokens, random_tokens, resolve_rule, to_tokens
+from optsearch.dsl import Expr, fingerprint, from_tokens, random_tokens, resolve_rule
 from optsearch.dsl.library import NAMED_RULES, PAPER_TABLE
 
 from ..config import EvalConfig
@@ -92,6 +93,9 @@ class Builder:
     plan: BuildPlan = field(default_factory=BuildPlan)
     batch: int = 64
     log: Callable[[str], None] = print
+    #: Stages defined above this package, by name: the searchers' (``trajectories``, ``mutations``:
+    #: :data:`optsearch.searchers.bench_stages.SEARCHER_STAGES`), each called with this builder.
+    stages: Mapping[str, Callable[["Builder"], None]] = field(default_factory=dict)
 
     @property
     def machine_kind(self) -> str:
@@ -169,50 +173,6 @@ class Builder:
                     self.add(part, f"random{groups}")
                     self.log(f"random {groups} groups: {start + len(part)}/{len(pool)} ({time.perf_counter() - started:.0f} s)")
 
-    def trajectories(self) -> None:
-        from optsearch.searchers.driver import default_run_id
-        from optsearch.searchers.registry import resolve_searcher, run_named_search
-
-        for seed in self.plan.table_seeds:
-            for name in self.plan.searchers:
-                try:
-                    resolve_searcher(name).load_factory() if resolve_searcher(name).load_runner() is None else None
-                except ImportError as error:  # an optional searcher that is not installed
-                    self.log(f"trajectories: {name} skipped ({error})")
-                    continue
-                label = f"bench-{name}"
-                started = time.perf_counter()
-                run_named_search(
-                    name,
-                    self.evaluator,
-                    budget=self.plan.searcher_budget,
-                    seed=seed,
-                    groups=self.plan.searcher_groups,
-                    run_id=default_run_id(label, seed, self.evaluator.task),
-                    label=label,
-                )
-                self.log(f"trajectories: {name} seed {seed} ({time.perf_counter() - started:.0f} s)")
-        self.fill()
-
-    def mutations(self) -> None:
-        from optsearch.searchers.evolution import RegularizedEvolution
-
-        means = table_means(self.evaluator.store, self.evaluator.task, self.evaluator.config_hash, self.plan.table_seeds)
-        best = sorted(means.items(), key=lambda item: -item[1][1])[: self.plan.mutations_top]
-        children: dict[str, Expr] = {}
-        for rank, (_, (text, _)) in enumerate(best):
-            expr = resolve_rule(text)
-            groups = max(1, min(3, _groups_of(expr)))
-            try:
-                tokens = to_tokens(expr, groups)
-            except ValueError:
-                continue
-            mutator = RegularizedEvolution(groups=groups, seed=self.plan.seed + rank)
-            for _ in range(self.plan.mutations_per_rule):
-                child = from_tokens(mutator.mutate(tokens))
-                children.setdefault(str(child), child)
-        self.add(list(children.values()), "mutation")
-
     def top(self) -> None:
         evaluator = self.evaluator
         texts = top_rules(evaluator.store, evaluator.task, evaluator.config_hash, evaluator.config.rule_config, self.plan.top_margin)
@@ -232,20 +192,13 @@ class Builder:
     def run(self) -> None:
         for stage in self.plan.stages:
             started = time.perf_counter()
-            getattr(self, stage)()
+            own = {"named": Builder.named, "random": Builder.random, "top": Builder.top}
+            run_stage = self.stages.get(stage) or own.get(stage)
+            if run_stage is None:
+                raise ValueError(f"stage {stage!r} is not one of this builder's ({', '.join([*own, *self.stages])})")
+            run_stage(self)
             self.fill()
             self.log(f"stage {stage} done ({time.perf_counter() - started:.0f} s)")
-
-
-def _groups_of(expr: Expr) -> int:
-    """The fewest groups whose token encoding holds ``expr`` (up to 3; 3 when none does)."""
-    for groups in (1, 2, 3):
-        try:
-            to_tokens(expr, groups)
-            return groups
-        except ValueError:
-            continue
-    return 3
 
 
 def top_rules(store: Store, task: str, config_hash: str, rule_config, margin: float) -> Optional[list[str]]:
@@ -323,9 +276,11 @@ def build(
     ingest_stores: Sequence[Union[str, Path]] = (),
     from_table: bool = False,
     log: Callable[[str], None] = print,
+    stages: Mapping[str, Callable[[Builder], None]] = {},
 ) -> None:
     """Build (or resume) the table in ``store`` (a store, or the path of a SQLite store); ``from_table``: first copy the
-    shipped table's rows into it (so the build continues the table)."""
+    shipped table's rows into it (so the build continues the table). ``stages``: the stages that run
+    searchers (:data:`optsearch.searchers.bench_stages.SEARCHER_STAGES`; this package imports no searcher)."""
     if not isinstance(store, Store):
         Path(store).parent.mkdir(parents=True, exist_ok=True)
         store = SQLiteStore(str(store))
@@ -337,4 +292,4 @@ def build(
             log(f"restored {restore_store(load_bench(evaluator.task).table, evaluator.store)} rows of the shipped table")
         if ingest_stores:
             log(f"ingested {ingest(evaluator.store, ingest_stores, evaluator.task, evaluator.config_hash)} results")
-        Builder(evaluator, plan, log=log).run()
+        Builder(evaluator, plan, log=log, stages=stages).run()

@@ -2,8 +2,9 @@
 
 - :func:`live_protocol`: the protocol a bench of a live task stands for (its config hashes);
 - :func:`export_platform`: the machine kind a table's rows were exported on (its manifest says);
-- :func:`export_store`: the table (and the surrogate's features) from one or more stores of that
-  protocol: the table is a view over stores of the same config hash, so users' runs grow it;
+- :func:`export_store`: the table (and the surrogate's features and the truth model, see
+  :mod:`.truth`) from one or more stores of that protocol: the table is a view over stores of the
+  same config hash, so users' runs grow it;
 - :func:`write_aliases`: the table rules whose fingerprint with the portable kernels differs;
 - :func:`restore_store`: the table's rows written back into a store, so that a build on a new
   machine continues the shipped table instead of recomputing it.
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -32,7 +34,8 @@ def live_protocol(task: str = "mnist1d", config: EvalConfig = EvalConfig()) -> t
     return live, Protocol(task, resolved, live.config_hash(), heldout_config(live).config_hash(), TRAINER_VERSION)
 
 
-#: The run of the rows :func:`restore_store` copies from a shipped table into a store.
+#: The run of the rows :func:`restore_store` copies from a shipped table into a store (``bench-table@AVX2``
+#: when the row records its machine kind).
 RESTORED_RUN = "bench-table"
 
 
@@ -75,7 +78,7 @@ def export_store(
     for store in stores:
         opened = open_store(str(store) if isinstance(store, Path) else store)
         results = list(opened.results(task=task))
-        restored.update((r.fingerprint, int(r.seed)) for r in results if r.run_id == RESTORED_RUN)
+        restored.update((r.fingerprint, int(r.seed)) for r in results if r.run_id.partition("@")[0] == RESTORED_RUN)
         for fp, by_seed in table_rows(results, task, protocol.config_hash).items():
             for seed, row in by_seed.items():
                 rows.setdefault(fp, {}).setdefault(seed, row)
@@ -83,14 +86,52 @@ def export_store(
     # A restored row is never evaluated again (the builder finds it stored), so it keeps the
     # machine kind of the table it came from.
     platform["rows_from_earlier_tables"] = sum((fp, seed) in restored for fp, by_seed in rows.items() for seed in by_seed)
-    extra = {"optsearch": version("optsearch"), "exported": time.strftime("%Y-%m-%d", time.gmtime()), "platform": platform}
+    rules_sha256 = hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
+    previous = _manifest(Path(folder))
+    extra = {
+        "optsearch": version("optsearch"),
+        "exported": time.strftime("%Y-%m-%d", time.gmtime()),
+        "platform": platform,
+        "rules_sha256": rules_sha256,
+    }
     manifest = export_table(rows, folder, protocol, extra)
     table = Table(rows, protocol, manifest["table_sha256"], manifest)
-    write_aliases(Path(folder), table, EvalConfig().rule_config)
+    from .bench import ALIASES_FILE
+
+    # The aliases depend on the table's rules alone: the same rules as the last export, the same file.
+    if previous.get("rules_sha256") != rules_sha256 or not (Path(folder) / ALIASES_FILE).exists():
+        write_aliases(Path(folder), table, EvalConfig().rule_config)
     if with_features:
         from .model import write_features
+        from .truth import write_truth
 
         write_features(Path(folder), table, EvalConfig().rule_config)
+        truth = write_truth(Path(folder), EvalConfig().rule_config)
+        if truth is not None:
+            manifest = record_in_manifest(Path(folder), truth_sha256=hashlib.sha256(truth.read_bytes()).hexdigest())
+    return manifest
+
+
+def _manifest(folder: Path) -> dict:
+    import json
+
+    from .table import MANIFEST_FILE
+
+    try:
+        return json.loads((folder / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def record_in_manifest(folder: Path, **facts) -> dict:
+    """Add ``facts`` to the manifest in ``folder`` (written as :func:`.table.export_table` writes it)."""
+    import json
+
+    from .table import MANIFEST_FILE
+
+    path = folder / MANIFEST_FILE
+    manifest = {**json.loads(path.read_text()), **facts}
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
 
@@ -143,7 +184,8 @@ def restore_store(table: Table, store: Store) -> int:
                     wall_s=row.wall_s,
                     searcher=row.source,
                     seed=seed,
-                    run_id=RESTORED_RUN,
+                    # the row's machine kind travels in the run id (``table_rows`` reads it back)
+                    run_id=f"{RESTORED_RUN}@{row.platform}" if row.platform else RESTORED_RUN,
                 )
             )
             added += 1

@@ -5,7 +5,9 @@ Its folder holds:
 
 - ``table.csv.gz``: one row per (fingerprint, seed), every field of the live result the bench
   serves (status, reward, best rate, validation and test accuracy, every rate's result, cost,
-  wall time) and where the row came from (``source``: the builder stage or searcher that asked);
+  wall time), where the row came from (``source``: the builder stage or searcher that asked) and
+  the machine kind that computed it (``platform``: torch's CPU capability, such as ``AVX2``;
+  empty for rows of format-1 tables, whose kind was not recorded per row);
   floats are written with ``repr``, so they read back bit for bit;
 - ``manifest.json``: the protocol it stands for (live task, resolved config, config hash,
   trainer version), its coverage (rules and seeds, counted, never filled in) and the SHA-256 of
@@ -35,7 +37,9 @@ from ..records import ERROR, SCREENED, TIMEOUT, EvalResult, LRResult, Status
 
 TABLE_FILE = "table.csv.gz"
 MANIFEST_FILE = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Formats this version reads: format 1 had no ``platform`` column (its rows read as unrecorded).
+READABLE_FORMATS = (1, 2)
 COLUMNS = (
     "fingerprint",
     "seed",
@@ -50,7 +54,10 @@ COLUMNS = (
     "wall_s",
     "source",
     "per_lr",
+    "platform",
 )
+#: The platform of a row whose machine kind was not recorded (tables of format 1).
+UNRECORDED = ""
 
 
 def _float(value: Optional[float]) -> str:
@@ -78,6 +85,7 @@ class TableRow:
     wall_s: float
     source: str
     per_lr: tuple[LRResult, ...] = ()
+    platform: str = UNRECORDED
 
     @staticmethod
     def of(result: EvalResult) -> "TableRow":
@@ -95,6 +103,7 @@ class TableRow:
             float(result.wall_s),
             result.searcher,
             tuple(result.per_lr),
+            platform_of_run(result.run_id),
         )
 
     def cells(self) -> list[str]:
@@ -113,6 +122,7 @@ class TableRow:
             _float(self.wall_s),
             self.source,
             json.dumps(per_lr, separators=(",", ":")),
+            self.platform,
         ]
 
     @staticmethod
@@ -136,12 +146,18 @@ class TableRow:
             float(values["wall_s"]),
             values["source"],
             per_lr,
+            values.get("platform", UNRECORDED),
         )
 
     @property
     def trained(self) -> bool:
         """Whether the rule trained on the task (it passed the screen)."""
         return self.status != SCREENED
+
+
+def platform_of_run(run_id: str) -> str:
+    """The machine kind a run id names after ``@`` (the builder's ``bench-top@AVX2``), else unrecorded."""
+    return run_id.rpartition("@")[2] if "@" in run_id else UNRECORDED
 
 
 @dataclass(frozen=True)
@@ -202,6 +218,7 @@ def coverage(rows: dict[str, dict[int, TableRow]]) -> dict:
         "trained_rules_on_5_or_more_seeds": sum(1 for b in trained.values() if len(b) >= 5),
         "rows_by_status": dict(sorted(Counter(str(r.status) for b in rows.values() for r in b.values()).items())),
         "rows_by_source": dict(sorted(Counter(r.source for b in rows.values() for r in b.values()).items())),
+        "rows_by_platform": dict(sorted(Counter(r.platform or "unrecorded" for b in rows.values() for r in b.values()).items())),
     }
 
 
@@ -248,14 +265,14 @@ def read_table(folder: Union[str, Path]) -> Table:
         data = (folder / manifest.get("table_file", TABLE_FILE)).read_bytes()
     except (OSError, ValueError) as error:
         raise TableError(f"cannot read the bench table in {folder}: {error}") from None
-    if manifest.get("format") != FORMAT_VERSION:
-        raise TableError(f"bench table {folder} has format {manifest.get('format')!r}; this optsearch reads {FORMAT_VERSION}")
+    if manifest.get("format") not in READABLE_FORMATS:
+        raise TableError(f"bench table {folder} has format {manifest.get('format')!r}; this optsearch reads {READABLE_FORMATS}")
     digest = hashlib.sha256(data).hexdigest()
     if digest != manifest.get("table_sha256"):
         raise TableError(f"bench table {folder / TABLE_FILE} does not match its manifest's hash (altered or truncated)")
     reader = csv.reader(io.StringIO(gzip.decompress(data).decode()))
     header = next(reader)
-    if tuple(header) != COLUMNS:
+    if tuple(header) != COLUMNS[: len(header)] or len(header) < COLUMNS.index("platform"):
         raise TableError(f"bench table {folder / TABLE_FILE} has columns {header}, expected {list(COLUMNS)}")
     rows: dict[str, dict[int, TableRow]] = {}
     for cells in reader:

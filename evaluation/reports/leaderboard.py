@@ -23,7 +23,7 @@ from typing import Optional
 from optsearch.dsl import resolve_rule, simplify_checked, to_latex
 from optsearch.dsl.expr import size
 
-from ..tasks import is_bench_task
+from ..rewards import source_info
 from .data import ComparisonData
 from .differences import paired_difference
 from .formatting import cell, code, fmt, interval, write_csv
@@ -147,7 +147,7 @@ def write_leaderboard(rows: list[LeaderboardRow], out_dir: Path, *, task: str = 
         "reward: the best single-seed validation reward the rule had during the search (not a result).",
         "",
     ]
-    if is_bench_task(task):
+    if source_info(task, strict=False).heldout_is_expectation:
         lines[-1:-1] = [
             "On a bench the held-out mean is the rule's **expected** test accuracy (the table's mean or the "
             "surrogate's prediction), the same on every held-out seed, so the difference to Adam has no interval "

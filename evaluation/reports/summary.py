@@ -24,7 +24,7 @@ import numpy as np
 
 from . import stats
 from ..records import EvalResult
-from ..tasks import is_bench_task
+from ..rewards import source_info
 from .data import ComparisonData, compute_of, is_training
 from .differences import Difference, seeds_to_separate, unpaired_difference
 from .formatting import cell, code, fmt, interval, write_csv
@@ -176,7 +176,7 @@ def write_summary(
 def _protocol(data: ComparisonData, reference: str) -> str:
     baselines = ", ".join(f"{name} {np.mean(data.baseline_scores(name)):.3f}" for name in data.baselines)
     seeds = data.search_seeds
-    if is_bench_task(data.task):
+    if source_info(data.task, strict=False).heldout_is_expectation:
         heldout = (
             "the **expected** full-training test accuracy at the validation-chosen rate: on a bench the mean over "
             "the table's seeds for a tabulated rule, else the surrogate's prediction (no evaluation noise: the "

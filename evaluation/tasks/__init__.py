@@ -29,7 +29,7 @@ generated corpus).
 
 from .cifar10 import DatasetNotFoundError
 from .functions import SCORE_DECADES, QuadraticFunction, RosenbrockFunction, TestFunction, progress_score
-from .registry import DEFAULT_TASK, DEFAULTS, LR_GRID, REGISTRY, SPECS, TASK_KINDS, TASKS, TaskSpec, get_task, is_bench_task, spec_for
+from .registry import DEFAULT_TASK, DEFAULTS, LR_GRID, REGISTRY, SPECS, TASK_KINDS, TASKS, TaskSpec, get_task, spec_for
 from .task import SPLIT_SEED, DataSplit, Task, TaskDefaults
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "TaskSpec",
     "TestFunction",
     "get_task",
-    "is_bench_task",
     "progress_score",
     "spec_for",
 ]

@@ -167,12 +167,6 @@ def spec_for(name: str) -> TaskSpec:
     return spec
 
 
-def is_bench_task(name: str) -> bool:
-    """True when ``name`` is a registered bench task (answered from a table, never trained)."""
-    spec = REGISTRY.get(name.strip().lower())
-    return spec is not None and spec.bench is not None
-
-
 def get_task(name: str, *, data_dir: Optional[Union[str, "os.PathLike[str]"]] = None, download: bool = False) -> Task:
     """The task called ``name`` (one of :data:`TASKS`), loaded once per process and cached.
 

@@ -41,7 +41,18 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"[{time.perf_counter() - started:7.0f} s] {message}", flush=True)
 
     ingest = [existing_store(path) for path in args.ingest or ()]
-    build(args.store, plan, backend=args.backend, workers=args.workers, ingest_stores=ingest, from_table=args.from_table, log=log)
+    from optsearch.searchers.bench_stages import SEARCHER_STAGES
+
+    build(
+        args.store,
+        plan,
+        backend=args.backend,
+        workers=args.workers,
+        ingest_stores=ingest,
+        from_table=args.from_table,
+        log=log,
+        stages=SEARCHER_STAGES,
+    )
     return 0
 
 

@@ -18,6 +18,8 @@ from optsearch.evaluation.bench.bench import DATA_ROOT, BenchError, load_bench
 from optsearch.evaluation.bench.builder import BuildPlan, build, ingest
 from optsearch.evaluation.bench.publish import export_store, live_protocol, restore_store
 from optsearch.evaluation.bench.table import TABLE_FILE, TableError, read_table, table_rows
+from optsearch.evaluation.bench.truth import SEARCH_SEEDS, truth_of
+from optsearch.searchers.bench_stages import SEARCHER_STAGES
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
 from optsearch.evaluation.records import SCREENED
@@ -82,18 +84,20 @@ def test_the_table_reads_back_bit_for_bit(tmp_path):
 def test_a_tabulated_query_returns_the_recorded_row(bench):
     fp = _tabulated(bench)
     by_seed = bench.table.rows[fp]
-    seeds = sorted(by_seed)
+    seeds = sorted(s for s in by_seed if s < SEARCH_SEEDS)  # the search seeds (further seeds define the truth only)
     rule = by_seed[seeds[0]].rule
-    for seed in range(2 * len(seeds)):
+    for seed in range(len(seeds)):
         answer = bench.query(rule, seed)
-        row = by_seed[seeds[seed % len(seeds)]]
+        row = by_seed[seeds[seed]]
         assert answer.source == "table" and answer.table_seed == row.seed
         assert (answer.reward, answer.status, answer.test_acc, answer.per_lr, answer.cost) == (
             row.reward, row.status, row.test_acc, row.per_lr, row.cost
         )
+    beyond = bench.query(rule, len(seeds))  # a fresh draw (tests/evaluation/test_bench_truth.py)
+    assert beyond.source == "table-draw" and beyond.table_seed is None
     expected = bench.expected(rule)
-    assert expected.source == "table" and expected.seeds == len(seeds)
-    assert expected.test_acc == pytest.approx(np.mean([r.test_acc for r in by_seed.values()]))
+    assert expected.source == "table" and expected.seeds == len(by_seed)
+    assert expected.test_acc == truth_of(fp, by_seed, bench.truth_model).test_acc
 
 
 def test_surrogate_draws_are_deterministic_per_rule_and_seed_and_say_so(bench):
@@ -241,7 +245,7 @@ def test_the_builder_resumes_after_an_interruption_and_ingests_stores(tmp_path):
     quiet = lambda message: None  # noqa: E731
 
     whole = tmp_path / "whole.sqlite"
-    build(whole, plan, config=config, backend="serial", log=quiet)
+    build(whole, plan, config=config, backend="serial", log=quiet, stages=SEARCHER_STAGES)
 
     class Interrupted(Exception):
         pass
@@ -257,8 +261,8 @@ def test_the_builder_resumes_after_an_interruption_and_ingests_stores(tmp_path):
 
     broken = tmp_path / "broken.sqlite"
     with pytest.raises(Interrupted):
-        build(Dying(str(broken)), plan, config=config, backend="serial", log=quiet)
-    build(broken, plan, config=config, backend="serial", log=quiet)
+        build(Dying(str(broken)), plan, config=config, backend="serial", log=quiet, stages=SEARCHER_STAGES)
+    build(broken, plan, config=config, backend="serial", log=quiet, stages=SEARCHER_STAGES)
 
     def table(path):
         rows = SQLiteStore(str(path)).results()

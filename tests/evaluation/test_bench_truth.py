@@ -1,0 +1,125 @@
+"""The bench's held-out truth (:mod:`optsearch.evaluation.bench.truth`) and its search draws.
+
+- the estimator's arithmetic on a worked example;
+- on constructed tables with known true means, the truth of the rules a selection puts at the
+  top is not inflated (the plain mean is: the winner's curse), whether they hold only the seeds
+  they were selected on or further seeds too;
+- no two search seeds share a draw of a tabulated rule: the recorded search seeds first, then
+  fresh draws, independent across seeds, around the search centre with the rule's spread.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+import pytest
+
+from optsearch.evaluation.bench.bench import DRAWN_SOURCE, TABLE_SOURCE, load_bench
+from optsearch.evaluation.bench.table import TableRow
+from optsearch.evaluation.bench.truth import (
+    SEARCH_SEEDS,
+    TruthModel,
+    posterior,
+    search_centre,
+    search_rows,
+    truth_of,
+)
+from optsearch.evaluation.records import OK
+
+
+def test_the_posterior_of_a_worked_example():
+    # N = 2 seeds, s² = 0.005; σ² = (3·0.01 + 1·0.005) / 4 = 0.00875; w = 0.01 / (0.01 + 0.00875 / 2)
+    w = 0.01 / (0.01 + 0.00875 / 2)
+    assert posterior([0.8, 0.9], [0.8, 0.9], 0.7, 0.01, 0.01) == pytest.approx(w * 0.85 + (1 - w) * 0.7, abs=1e-12)
+    assert posterior([0.8, 0.9], [0.8, 0.9], None, 0.01, 0.01) == pytest.approx(0.85)  # no prior: the mean
+    # a spread-free prior is ignored, a prior of no spread wins
+    assert posterior([0.8], [0.8, 0.6, 0.7], 0.5, 0.01, 1e9) == pytest.approx(0.8, abs=1e-6)
+    assert posterior([0.8], [0.8, 0.6, 0.7], 0.5, 0.01, 0.0) == pytest.approx(0.5)
+
+
+def _row(fp: str, seed: int, acc: float) -> TableRow:
+    return TableRow(fp, seed, "rule", "rule", OK, acc, 0.01, acc, acc, 1.0, 0.0, "test")
+
+
+PRIOR, TAU, SIGMA = 0.80, 0.03, 0.03
+
+
+def _constructed(rules: int, rng: np.random.Generator):
+    """True means around the prior, search seeds 0-2 of noise SIGMA; a model that knows the spreads."""
+    mu = PRIOR + TAU * rng.standard_normal(rules)
+    rows = {f"{i:016x}": {s: _row(f"{i:016x}", s, float(mu[i] + SIGMA * rng.standard_normal())) for s in range(SEARCH_SEEDS)} for i in range(rules)}
+    model = TruthModel({fp: (PRIOR, PRIOR) for fp in rows}, (0.0, 1.0), (SIGMA**2,) * 2, (TAU**2,) * 2, (0.0, 1.0), (SIGMA**2,) * 2, (TAU**2,) * 2)
+    return mu, rows, model
+
+
+def test_the_truth_of_the_top_is_not_inflated_by_the_selection():
+    rng = np.random.default_rng(0)
+    mu, rows, model = _constructed(4000, rng)
+    fps = list(rows)
+    search_mean = np.array([statistics.fmean(r.test_acc for r in rows[fp].values()) for fp in fps])
+    top = np.argsort(-search_mean)[:100]  # what a search (or the builder's top stage) ends on
+    raw_bias = float(np.mean(search_mean[top] - mu[top]))
+    truth = np.array([truth_of(fps[i], rows[fps[i]], model).test_acc for i in top])
+    assert raw_bias > 0.012  # the winner's curse of the plain mean
+    assert abs(float(np.mean(truth - mu[top]))) < 0.004
+
+    # The builder then measures the top on seeds 3-9: their mean is the truth's data, not the
+    # seeds that chose the rules, so the truth stays unbiased while the mean of all ten is not.
+    for i in top:
+        fp = fps[i]
+        for s in range(SEARCH_SEEDS, 10):
+            rows[fp][s] = _row(fp, s, float(mu[i] + SIGMA * rng.standard_normal()))
+    all_seeds = np.array([statistics.fmean(r.test_acc for r in rows[fps[i]].values()) for i in top])
+    truth = np.array([truth_of(fps[i], rows[fps[i]], model) for i in top])
+    assert float(np.mean(all_seeds - mu[top])) > 0.003
+    assert abs(float(np.mean([t.test_acc for t in truth] - mu[top]))) < 0.004
+    assert {t.truth_seeds for t in truth} == {10 - SEARCH_SEEDS}
+    # and the rules' errors shrink with the seeds: seven truth seeds against three search seeds
+    assert np.mean(np.abs([t.test_acc for t in truth] - mu[top])) < np.mean(np.abs(search_mean[top] - mu[top])) / 2
+
+
+def test_the_search_centre_never_reads_the_truth_seeds():
+    rng = np.random.default_rng(1)
+    _, rows, model = _constructed(3, rng)
+    fp = next(iter(rows))
+    before = search_centre(fp, rows[fp], model)
+    for seed in (3, 4, 5):  # truth seeds well below: the truth moves, the search centre does not
+        rows[fp][seed] = _row(fp, seed, 0.70)
+    assert truth_of(fp, rows[fp], model).test_acc < before.test_acc - 0.02
+    after = search_centre(fp, rows[fp], model)
+    assert after.test_acc == pytest.approx(before.test_acc, abs=0.01)  # only the rule's spread, which moved, may move it
+    assert [r.seed for r in search_rows(rows[fp])] == [0, 1, 2]
+
+
+def test_no_two_search_seeds_share_a_draw_of_a_tabulated_rule():
+    bench = load_bench("mnist1d")
+    rule = "adam"
+    recorded = search_rows(bench.table.rows[bench.expected(rule).fingerprint])
+    answers = [bench.query(rule, seed) for seed in range(400)]
+    for seed, row in enumerate(recorded):
+        assert answers[seed].source == TABLE_SOURCE and answers[seed].reward == row.reward and answers[seed].table_seed == row.seed
+    drawn = answers[len(recorded) :]
+    assert {a.source for a in drawn} == {DRAWN_SOURCE}
+    rewards = np.array([a.reward for a in drawn])
+    assert len(set(rewards.tolist())) == len(rewards)  # seeds s and s + 3 no longer meet the same draw
+    assert not set(rewards.tolist()) & {r.reward for r in recorded}
+    centre = search_centre(bench.expected(rule).fingerprint, bench.table.rows[bench.expected(rule).fingerprint], bench.truth_model)
+    n = len(rewards)
+    assert abs(rewards.mean() - centre.reward) < 4 * centre.reward_std / math.sqrt(n)
+    assert rewards.std() == pytest.approx(centre.reward_std, rel=0.2)
+    lag1 = np.corrcoef(rewards[:-1], rewards[1:])[0, 1]
+    assert abs(lag1) < 4 / math.sqrt(n)  # consecutive seeds independent
+    again = [bench.query(rule, seed).reward for seed in (3, 57, 399)]
+    assert again == [answers[3].reward, answers[57].reward, answers[399].reward]  # deterministic per (rule, seed)
+
+
+def test_the_shipped_truth_is_fit_and_used():
+    bench = load_bench("mnist1d")
+    model = bench.truth_model
+    assert model is not None and len(model.priors) >= len(bench.table.trained_rules(min_seeds=3))
+    adam = bench.expected("adam")
+    rows = bench.table.rows[adam.fingerprint]
+    assert adam.test_acc == truth_of(adam.fingerprint, rows, model).test_acc
+    assert adam.truth_seeds == sum(1 for s in rows if s >= SEARCH_SEEDS)
