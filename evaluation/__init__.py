@@ -5,7 +5,7 @@ from .config import EvalConfig
 from .evaluator import Evaluator
 from .executor import make_executor
 from .records import EvalResult, LRResult
-from .store import ResultStore, StoreError
+from .store import InMemoryStore, ResultStore, SQLiteStore, Store, StoreError
 from .tasks import DEFAULT_TASK, TASKS, get_task
 
 __all__ = [
@@ -13,8 +13,11 @@ __all__ = [
     "EvalConfig",
     "EvalResult",
     "Evaluator",
+    "InMemoryStore",
     "LRResult",
-    "ResultStore",
+    "ResultStore",  # deprecated name of SQLiteStore
+    "SQLiteStore",
+    "Store",
     "StoreError",
     "TASKS",
     "get_task",

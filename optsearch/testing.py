@@ -36,7 +36,7 @@ from optsearch.dsl.expr import Binary, Operand, Unary
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
 from optsearch.evaluation.records import EvalResult
-from optsearch.evaluation.store import ResultStore
+from optsearch.evaluation.store import SQLiteStore
 from optsearch.searchers.base import Searcher
 from optsearch.searchers.driver import SearchOutcome, run_search
 from optsearch.searchers.registry import SearcherEntry, resolve_searcher, run_named_search
@@ -142,7 +142,7 @@ class SearcherConformance:
     def test_exact_budget_every_proposal_recorded_and_a_best_rule(self, tmp_path: Path) -> None:
         outcome = self.search(tmp_path / "s.sqlite", seed=1)
         assert len(outcome.results) == self.budget
-        with ResultStore(tmp_path / "s.sqlite") as store:
+        with SQLiteStore(tmp_path / "s.sqlite") as store:
             rows = store.results(run_id=outcome.run_id)
             run = store.run(outcome.run_id)
         assert len(rows) == self.budget
@@ -165,7 +165,7 @@ class SearcherConformance:
         partial = self.search(path, seed=2, budget=4, run_id="run")
         resumed = self.search(path, seed=2, run_id="run")
         assert len(partial.results) == 4 and len(resumed.results) == self.budget
-        with ResultStore(path) as store:
+        with SQLiteStore(path) as store:
             rows = store.results(run_id="run")
         assert len(rows) == self.budget  # the first four were not proposed again
         assert [r.rule for r in rows[:4]] == [r.rule for r in partial.results]

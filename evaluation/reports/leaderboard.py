@@ -23,6 +23,7 @@ from typing import Optional
 from optsearch.dsl import resolve_rule, simplify_checked, to_latex
 from optsearch.dsl.expr import size
 
+from ..ranking import best_distinct
 from ..rewards import source_info
 from .data import ComparisonData
 from .differences import paired_difference
@@ -82,18 +83,28 @@ def readable_rule(text: str) -> str:
 def leaderboard(data: ComparisonData, k: int = 8) -> list[LeaderboardRow]:
     """The ``k`` best found rules by held-out mean, plus the baselines, best first."""
     adam = data.baseline_scores("adam")
-    found: dict[str, tuple[str, set[str], float]] = {}  # fingerprint -> (text, searchers, best search reward)
-    for label, per_seed in data.runs.items():
-        for run in per_seed:
-            for incumbent in incumbents(run):
-                r = incumbent.result
-                text, who, reward = found.get(r.fingerprint, (data.text_of(r), set(), -math.inf))
-                found[r.fingerprint] = (text, who | {label}, max(reward, r.reward))
     baseline_fps = set(data.baselines.values())
-    ranked = sorted(
-        (fp for fp in found if fp not in baseline_fps), key=lambda fp: -data.heldout.mean(fp)
-    )[:k]
-    rows = [_row(data, fp, found[fp][0], ", ".join(sorted(found[fp][1])), found[fp][2], adam) for fp in ranked]
+    found = [  # (searcher label, incumbent), every incumbent of every run that is not a baseline
+        (label, incumbent.result)
+        for label, per_seed in data.runs.items()
+        for run in per_seed
+        for incumbent in incumbents(run)
+        if incumbent.result.fingerprint not in baseline_fps
+    ]
+    who: dict[str, set[str]] = {}  # fingerprint -> the searchers that had it as an incumbent
+    best_reward: dict[str, float] = {}  # fingerprint -> its best search reward
+    for label, r in found:
+        who.setdefault(r.fingerprint, set()).add(label)
+        best_reward[r.fingerprint] = max(best_reward.get(r.fingerprint, -math.inf), r.reward)
+    # One row per functional class, by held-out mean (ties: the class seen first), named after the
+    # first incumbent of the class (data.text_of: the shortest text of the class in the store).
+    ranked = best_distinct(
+        found, k, key=lambda item: item[1].fingerprint, score=lambda item: data.heldout.mean(item[1].fingerprint)
+    )
+    rows = [
+        _row(data, r.fingerprint, data.text_of(r), ", ".join(sorted(who[r.fingerprint])), best_reward[r.fingerprint], adam)
+        for _, r in ranked
+    ]
     rows += [_row(data, fp, name, "baseline", None, adam) for name, fp in data.baselines.items()]
     return sorted(rows, key=lambda row: -row.heldout_mean)
 

@@ -62,14 +62,15 @@ def entries(rules: Union[Mapping[str, str], Sequence[str]]) -> tuple[list[tuple[
 def rules_from_store(store_path: Union[str, Path], k: int, *, task: Optional[str] = None) -> dict[str, str]:
     """The ``k`` best distinct rules (by canonical form) of a results store: ``{name: rule text}``.
 
-    Uses :meth:`ResultStore.top` (best reward first), skipping rows without a finite reward or
-    with a failed, screened or hurdle status. A rule equal to a named rule (``powersign``, …)
-    is named so; others are named by their text. ``task`` restricts to one task's results. Raises
-    :class:`~optsearch.evaluation.store.StoreError` when ``store_path`` is not a store.
+    Uses :meth:`~optsearch.evaluation.store.Store.top` (best reward first), skipping
+    rows without a finite reward or with a failed, screened or hurdle status. A rule equal to a
+    named rule (``powersign``, …) is named so; others are named by their text. ``task`` restricts
+    to one task's results. Raises :class:`~optsearch.evaluation.store.StoreError` when
+    ``store_path`` is not a store.
     """
     from optsearch.dsl.canonical import canonical
 
-    from ..store import ResultStore
+    from ..store import SQLiteStore
 
     if k < 1:
         raise ValueError("k must be >= 1")
@@ -78,7 +79,7 @@ def rules_from_store(store_path: Union[str, Path], k: int, *, task: Optional[str
         named.setdefault(to_text(canonical(resolve_rule(text))), rule_name)
     chosen: dict[str, str] = {}
     seen: set[str] = set()
-    with ResultStore(store_path, create=False) as store:
+    with SQLiteStore(store_path, create=False) as store:
         limit = k
         while True:
             rows = store.top(limit, task=task, distinct_canonical=True)

@@ -1,7 +1,8 @@
 """Results stores: the :class:`Store` protocol, SQLite (durable) and in-memory implementations.
 
 ``open_store(None)`` gives an :class:`InMemoryStore`, a path a :class:`SQLiteStore`, and a store
-is passed through, so callers take any of the three.
+is passed through, so callers take any of the three. ``ResultStore`` is the deprecated old name of
+:class:`SQLiteStore`, still importable.
 """
 
 from __future__ import annotations

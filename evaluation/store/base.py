@@ -78,6 +78,32 @@ class Store(Protocol):
         """How many results match every filter given."""
         ...
 
+    def top(
+        self,
+        k: int,
+        task: Optional[str] = None,
+        distinct_canonical: bool = True,
+        *,
+        run_id: Optional[str] = None,
+        searcher: Optional[str] = None,
+    ) -> list[EvalResult]:
+        """The ``k`` best results matching the filters, best reward first (ties: the earliest
+        recorded; NaN rewards last); with ``distinct_canonical`` one per canonical rule, its best.
+        Ranked by :func:`~optsearch.evaluation.ranking.best_distinct`."""
+        ...
+
+    def rows_json(
+        self,
+        run_id: Optional[str] = None,
+        searcher: Optional[str] = None,
+        seed: Optional[int] = None,
+        task: Optional[str] = None,
+    ) -> list[dict[str, Any]]:
+        """One strict-JSON-ready dict per result matching every filter given, in the order
+        recorded: :meth:`EvalResult.to_dict` plus ``id`` (1, 2, ... in a fresh store),
+        ``created_at`` and ``run`` (the run id). What ``optsearch show --json`` prints."""
+        ...
+
     def shortest_rules(self, fingerprints: Sequence[str]) -> dict[str, str]:
         """For each fingerprint seen, the shortest rule text stored for its functional class."""
         ...

@@ -3,7 +3,8 @@
 An :class:`~optsearch.evaluation.evaluator.Evaluator` built without a store uses one, so the
 evaluator, the driver and the searcher adapters have one code path whether results are durable
 or not. It keeps the SQLite store's semantics: one result per (run, proposal index), the cache
-answers only final statuses, one run's results come in proposal order.
+answers only final statuses, one run's results come in proposal order, ``top`` ranks with the same
+function and ``rows_json`` numbers rows 1, 2, ... as a fresh SQLite file does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
+from optsearch.evaluation.ranking import best_distinct
 from optsearch.evaluation.records import EvalResult
 
 from .base import FINAL_STATUSES, Lease, ProposalExists, may_take
@@ -24,6 +26,7 @@ class InMemoryStore:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._rows: list[EvalResult] = []
+        self._created: list[str] = []  # when each row was recorded (``rows_json``'s ``created_at``)
         self._proposals: set[tuple[str, int]] = set()
         self._cache: dict[tuple[str, str, str, int], EvalResult] = {}
         self._runs: dict[str, dict[str, Any]] = {}
@@ -51,6 +54,7 @@ class InMemoryStore:
                     raise ProposalExists(f"in memory: run {result.run_id!r} already has proposal {result.index}")
                 self._proposals.add(key)
             self._rows.append(result)
+            self._created.append(utc_now())
             if not result.cached and result.status in FINAL_STATUSES:
                 self._cache.setdefault((result.fingerprint, result.task, result.config_hash, int(result.seed)), result)
             return len(self._rows)
@@ -58,10 +62,18 @@ class InMemoryStore:
     def lookup(self, fingerprint: str, task: str, config_hash: str, seed: int) -> Optional[EvalResult]:
         return self._cache.get((fingerprint, task, config_hash, int(seed)))
 
-    def _matching(self, **conditions: Any) -> list[EvalResult]:
+    def _numbered(self, **conditions: Any) -> list[tuple[int, str, EvalResult]]:
+        """(row id, when recorded, result) of the rows matching every condition not None, in order."""
         wanted = {key: value for key, value in conditions.items() if value is not None}
         with self._lock:
-            return [r for r in self._rows if all(getattr(r, key) == value for key, value in wanted.items())]
+            return [
+                (row_id, created, r)
+                for row_id, (created, r) in enumerate(zip(self._created, self._rows), start=1)
+                if all(getattr(r, key) == value for key, value in wanted.items())
+            ]
+
+    def _matching(self, **conditions: Any) -> list[EvalResult]:
+        return [r for _, _, r in self._numbered(**conditions)]
 
     def results(
         self,
@@ -83,6 +95,28 @@ class InMemoryStore:
         task: Optional[str] = None,
     ) -> int:
         return len(self._matching(run_id=run_id, searcher=searcher, seed=seed, task=task))
+
+    def top(
+        self,
+        k: int,
+        task: Optional[str] = None,
+        distinct_canonical: bool = True,
+        *,
+        run_id: Optional[str] = None,
+        searcher: Optional[str] = None,
+    ) -> list[EvalResult]:
+        rows = self._matching(task=task, run_id=run_id, searcher=searcher)
+        return best_distinct(rows, k, key=(lambda r: r.canonical) if distinct_canonical else None)
+
+    def rows_json(
+        self,
+        run_id: Optional[str] = None,
+        searcher: Optional[str] = None,
+        seed: Optional[int] = None,
+        task: Optional[str] = None,
+    ) -> list[dict[str, Any]]:
+        rows = self._numbered(run_id=run_id, searcher=searcher, seed=seed, task=task)
+        return [{"id": row_id, "created_at": created, "run": r.run_id, **r.to_dict()} for row_id, created, r in rows]
 
     def shortest_rules(self, fingerprints: Sequence[str]) -> dict[str, str]:
         wanted = set(fingerprints)

@@ -28,6 +28,7 @@ threads (calls are serialised by a lock).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -36,6 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
+from optsearch.evaluation.ranking import best_distinct
 from optsearch.evaluation.records import EvalResult
 
 from .base import FINAL_STATUSES, ProposalExists, StoreError
@@ -61,8 +63,7 @@ def _filters(**conditions: Any) -> tuple[str, list[Any]]:
 class SQLiteStore(SQLiteLeases):
     """Every evaluation, run and searcher checkpoint of a search campaign, in one SQLite file.
 
-    ``SQLiteStore(path)`` (also importable as ``ResultStore``) creates the file when it does not
-    exist (unless ``create=False``) and
+    ``SQLiteStore(path)`` creates the file when it does not exist (unless ``create=False``) and
     raises :class:`StoreError` naming the path when its directory does not exist, the path is a
     directory, or the file is not an optsearch SQLite store. Use it as a context manager or call
     :meth:`close`. See the module docstring for the durability and concurrency guarantees.
@@ -322,23 +323,25 @@ class SQLiteStore(SQLiteLeases):
         """The ``k`` best results, best reward first (ties: the earliest stored first).
 
         With ``distinct_canonical`` only the best row of each canonical rule is kept. Rows whose
-        reward is NaN (stored as NULL) come last.
+        reward is NaN (stored as NULL) come last. The ranking is
+        :func:`~optsearch.evaluation.ranking.best_distinct`'s.
         """
         where, params = _filters(task=task, run_id=run_id, searcher=searcher)
-        if distinct_canonical:
-            sql = (
-                "SELECT result_json FROM (SELECT id, reward, result_json, ROW_NUMBER() OVER "
-                "(PARTITION BY canonical ORDER BY reward IS NULL, reward DESC, id) AS rank "
-                f"FROM evaluations{where}) WHERE rank = 1 "
-                "ORDER BY reward IS NULL, reward DESC, id LIMIT ?"
-            )
-        else:
-            sql = (
-                f"SELECT result_json FROM evaluations{where} "
-                "ORDER BY reward IS NULL, reward DESC, id LIMIT ?"
-            )
-        rows = self._query(sql, [*params, int(k)])
-        return [EvalResult.from_json(row[0]) for row in rows]
+        # Rank on the three columns it needs; decode only the winners' JSON.
+        rows = self._query(f"SELECT id, canonical, reward FROM evaluations{where} ORDER BY id", params)
+        chosen = best_distinct(
+            rows,
+            k,
+            key=(lambda row: row[1]) if distinct_canonical else None,
+            score=lambda row: math.nan if row[2] is None else row[2],
+        )
+        ids = [row[0] for row in chosen]
+        texts: dict[int, str] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's limit on bound parameters
+            batch = ids[start : start + 500]
+            marks = ", ".join("?" * len(batch))
+            texts.update(self._query(f"SELECT id, result_json FROM evaluations WHERE id IN ({marks})", batch))
+        return [EvalResult.from_json(texts[row_id]) for row_id in ids]
 
     def rows_json(
         self,
@@ -457,5 +460,7 @@ class SQLiteStore(SQLiteLeases):
         return "\n".join(str(row[0]) for row in self._query("PRAGMA integrity_check"))
 
 
-#: The name this store had before the :class:`~.base.Store` protocol; still the public one.
+#: Deprecated: the name this class had before the :class:`~.base.Store` protocol, kept so that old
+#: code and stores' users still import it. New code opens :class:`SQLiteStore` (or
+#: :func:`~optsearch.evaluation.store.open_store`) and types against :class:`~.base.Store`.
 ResultStore = SQLiteStore

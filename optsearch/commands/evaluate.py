@@ -81,9 +81,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print a store's leaderboard, or every evaluation as JSON lines."""
-    from optsearch.evaluation.store import ResultStore
+    from optsearch.evaluation.store import SQLiteStore
 
-    with ResultStore(existing_store(args.store), create=False) as store:
+    with SQLiteStore(existing_store(args.store), create=False) as store:
         if args.json:
             for row in store.rows_json():
                 print(json.dumps(row))

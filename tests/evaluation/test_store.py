@@ -27,7 +27,7 @@ from optsearch.evaluation.records import (
     EvalResult,
     LRResult,
 )
-from optsearch.evaluation.store import FINAL_STATUSES, ProposalExists, ResultStore, StoreError
+from optsearch.evaluation.store import FINAL_STATUSES, ProposalExists, SQLiteStore, StoreError
 
 HERE = Path(__file__).resolve().parent
 WRITER = HERE / "_store_writer.py"
@@ -68,7 +68,7 @@ def make_result(**overrides) -> EvalResult:
 
 @pytest.fixture
 def store(tmp_path):
-    with ResultStore(tmp_path / "results.db") as opened:
+    with SQLiteStore(tmp_path / "results.db") as opened:
         yield opened
 
 
@@ -76,11 +76,11 @@ def test_round_trip_is_exact_including_per_lr_tokens_and_metrics(tmp_path):
     path = tmp_path / "results.db"
     original = make_result()
     no_tokens = make_result(tokens=None, fingerprint="fp-b", lr=None, per_lr=())
-    with ResultStore(path) as store:
+    with SQLiteStore(path) as store:
         first = store.record(original)
         second = store.record(no_tokens)
         assert second > first
-    with ResultStore(path) as reopened:  # read back by a fresh connection
+    with SQLiteStore(path) as reopened:  # read back by a fresh connection
         back = reopened.results()
     assert back == [original, no_tokens]
     assert back[0].metrics == original.metrics  # metrics is compare=False: check it explicitly
@@ -257,7 +257,7 @@ def test_bad_paths_give_one_line_errors_naming_the_path(tmp_path):
     missing_dir = tmp_path / "no" / "such" / "results.db"
     for bad in (text_file, missing_dir, tmp_path):
         with pytest.raises(StoreError) as caught:
-            ResultStore(bad)
+            SQLiteStore(bad)
         message = str(caught.value)
         assert str(bad) in message and "\n" not in message
         assert isinstance(caught.value, ValueError)
@@ -265,22 +265,22 @@ def test_bad_paths_give_one_line_errors_naming_the_path(tmp_path):
     assert "does not exist" in _message(missing_dir)
     assert not missing_dir.parent.exists()
     with pytest.raises(StoreError, match="no such results store"):
-        ResultStore(tmp_path / "absent.db", create=False)
+        SQLiteStore(tmp_path / "absent.db", create=False)
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE people (name TEXT)").connection.commit()
     with pytest.raises(StoreError, match="not an optsearch results store"):
-        ResultStore(other)
+        SQLiteStore(other)
 
 
 def _message(path) -> str:
     with pytest.raises(StoreError) as caught:
-        ResultStore(path)
+        SQLiteStore(path)
     return str(caught.value)
 
 
 def test_closed_store_refuses_work_and_pickles_by_path(tmp_path):
     path = tmp_path / "results.db"
-    store = ResultStore(path)
+    store = SQLiteStore(path)
     store.record(make_result())
     copy = pickle.loads(pickle.dumps(store))  # only the path travels
     assert copy.path == store.path and copy.count() == 1
@@ -327,7 +327,7 @@ def test_rows_reported_committed_survive_sigkill_of_the_writer(tmp_path):
     assert len(reported) == 150
 
     assert _integrity(path) == "ok"
-    with ResultStore(path) as store:
+    with SQLiteStore(path) as store:
         stored = store.results(run_id="killed")
         # Every reported row is there, complete and in order; nothing is half-written or missing.
         assert len(stored) >= len(reported)
@@ -347,13 +347,14 @@ def test_rows_reported_committed_survive_sigkill_of_the_writer(tmp_path):
     )
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip().endswith("done")
-    with ResultStore(path) as store:
+    with SQLiteStore(path) as store:
         assert store.count() == before + 20
         assert store.results(run_id="after") == [_store_writer.result("after", i) for i in range(20)]
         assert store.run("after")["finished_at"] is not None
     assert _integrity(path) == "ok"
 
 
+@pytest.mark.slow
 def test_two_processes_write_one_store_at_once(tmp_path):
     path = tmp_path / "shared.db"  # does not exist yet: both writers also create it together
     go = tmp_path / "go"
@@ -375,7 +376,7 @@ def test_two_processes_write_one_store_at_once(tmp_path):
         assert "locked" not in err
         assert out.strip().endswith("done")
     assert _integrity(path) == "ok"
-    with ResultStore(path) as store:
+    with SQLiteStore(path) as store:
         assert store.count() == 400
         for k in range(2):
             assert store.results(run_id=f"writer-{k}") == [
@@ -404,7 +405,7 @@ def _downgrade_to_schema_1(path) -> None:
 
 def test_a_schema_1_store_is_migrated_with_proposal_indices_in_insertion_order(tmp_path):
     path = tmp_path / "old.sqlite"
-    ResultStore(path).close()
+    SQLiteStore(path).close()
     _downgrade_to_schema_1(path)
     rows = [make_result(run_id=run, fingerprint=f"fp{i}") for i, run in enumerate(["a", "b", "a", "", "a"])]
     conn = sqlite3.connect(path)
@@ -419,7 +420,7 @@ def test_a_schema_1_store_is_migrated_with_proposal_indices_in_insertion_order(t
         )
     conn.commit()
     conn.close()
-    with ResultStore(path) as store:
+    with SQLiteStore(path) as store:
         assert [r.index for r in store.results(run_id="a")] == [0, 1, 2]
         assert [r.fingerprint for r in store.results(run_id="a")] == ["fp0", "fp2", "fp4"]
         assert [r.index for r in store.results(run_id="b")] == [0]
@@ -427,7 +428,7 @@ def test_a_schema_1_store_is_migrated_with_proposal_indices_in_insertion_order(t
         store.record(make_result(run_id="a", fingerprint="fp5", index=3))
         with pytest.raises(ProposalExists):
             store.record(make_result(run_id="a", fingerprint="fp6", index=1))
-    with ResultStore(path) as store:  # opening again finds version 2: nothing migrates twice
+    with SQLiteStore(path) as store:  # opening again finds version 2: nothing migrates twice
         assert [r.index for r in store.results(run_id="a")] == [0, 1, 2, 3]
 
 
@@ -449,7 +450,7 @@ def test_results_of_a_run_come_in_proposal_order_whatever_the_order_of_writing(s
 
 
 def test_write_failures_become_one_line_store_errors(tmp_path):
-    store = ResultStore(tmp_path / "s.sqlite")
+    store = SQLiteStore(tmp_path / "s.sqlite")
     conn = store._connection()
     conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
     with pytest.raises(StoreError, match="cannot write to the results store .*full") as caught:
@@ -459,3 +460,20 @@ def test_write_failures_become_one_line_store_errors(tmp_path):
     with pytest.raises(StoreError, match="cannot write"):
         store.record(make_result(seed=2**64))
     store.close()
+
+
+def test_top_past_a_batch_of_ids_keeps_the_order(store):
+    # top() ranks on three columns and then reads the winners' JSON in batches of 500 ids.
+    for i in range(620):
+        store.record(make_result(canonical=f"r{i}", fingerprint=f"f{i}", reward=(i * 37 % 620) / 620, run_id="", tokens=None))
+    top = store.top(600)
+    assert [r.reward for r in top] == sorted((r.reward for r in top), reverse=True)
+    assert len({r.canonical for r in top}) == 600 and top[0].reward == 619 / 620
+
+
+def test_result_store_is_the_deprecated_name_of_the_sqlite_store():
+    import optsearch
+    import optsearch.evaluation
+    from optsearch.evaluation.store import ResultStore
+
+    assert ResultStore is SQLiteStore is optsearch.evaluation.ResultStore is optsearch.ResultStore
