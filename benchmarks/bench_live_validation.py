@@ -1,7 +1,7 @@
 """The bench against live: a bench study's final incumbents trained live on fresh seeds.
 
     python benchmarks/bench_live_validation.py --store RUNS.sqlite --out docs/bench/validation \
-        [--seeds 10] [--workers 2] [--live-store validation.sqlite]
+        [--seeds 10] [--workers 2] [--runs 8] [--live-store validation.sqlite]
 
 ``RUNS.sqlite`` is the store of a comparison on ``mnist1d-bench`` (``optsearch compare --store``).
 Every run's final incumbent (its best search reward, as the held-out protocol takes it) and Adam
@@ -71,11 +71,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--live-store", default=None, help="where the live trainings go (default: OUT/live.sqlite)")
+    parser.add_argument("--runs", type=int, default=None, help="each searcher's first RUNS search seeds only (default: all)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bench = load_bench("mnist1d")
     runs = final_incumbents(args.store)
+    if args.runs is not None:
+        runs = {label: {s: by_seed[s] for s in sorted(by_seed)[: args.runs]} for label, by_seed in runs.items()}
     rules = sorted({rule for by_seed in runs.values() for rule in by_seed.values()} | {"adam"})
     config = EvalConfig(task="mnist1d")
     seeds = list(range(FRESH_SEED_BASE, FRESH_SEED_BASE + args.seeds))

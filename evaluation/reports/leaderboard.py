@@ -160,7 +160,7 @@ def write_leaderboard(rows: list[LeaderboardRow], out_dir: Path, *, task: str = 
     ]
     if source_info(task, strict=False).heldout_is_expectation:
         lines[-1:-1] = [
-            "On a bench the held-out mean is the rule's **expected** test accuracy (the table's mean or the "
+            "On a bench the held-out mean is the rule's **expected** test accuracy (the table's posterior mean or the "
             "surrogate's prediction), the same on every held-out seed, so the difference to Adam has no interval "
             "and *beats Adam* says only that the bench expects it: `race.md` trains the best rules for real, on fresh seeds, until each is decided.",
             "",

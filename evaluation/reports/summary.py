@@ -178,9 +178,10 @@ def _protocol(data: ComparisonData, reference: str) -> str:
     seeds = data.search_seeds
     if source_info(data.task, strict=False).heldout_is_expectation:
         heldout = (
-            "the **expected** full-training test accuracy at the validation-chosen rate: on a bench the mean over "
-            "the table's seeds for a tabulated rule, else the surrogate's prediction (no evaluation noise: the "
-            "intervals below are the searchers' own spread across search seeds)."
+            "the **expected** full-training test accuracy at the validation-chosen rate: on a bench, for a tabulated "
+            "rule, its mean over the table's seeds shrunk towards the surrogate's out-of-fold prediction (an "
+            "empirical-Bayes posterior, which a search's selection does not inflate), else the surrogate's "
+            "prediction (no evaluation noise: the intervals below are the searchers' own spread across search seeds)."
         )
     else:
         heldout = (
