@@ -223,9 +223,11 @@ def test_from_tokens_refuses_a_too_deep_rule():
         from_tokens(chain_tokens(MAX_DEPTH))
 
 
+@pytest.mark.slow
 def test_long_inputs_are_read_in_linear_time():
-    # A quadratic parser or decoder would take minutes here; both are linear (well under a second).
-    started = time.perf_counter()
+    # A quadratic parser or decoder would take minutes of CPU here; both are linear (well under a
+    # second). CPU time of this process, not wall time, so a busy machine does not fail it.
+    started = time.process_time()
     with pytest.raises(ParseError, match="nested deeper"):
         parse("+".join(["g"] * 100_000))
     with pytest.raises(ParseError, match="nested deeper"):
@@ -234,7 +236,7 @@ def test_long_inputs_are_read_in_linear_time():
         parse("-" * 100_000 + "g")
     with pytest.raises(TokenError, match="nested deeper"):
         from_tokens(chain_tokens(20_000))
-    assert time.perf_counter() - started < 20.0
+    assert time.process_time() - started < 60.0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -266,6 +268,7 @@ def flat_chains(symbols: list[str]):
 
 @fuzz_settings(150)
 @given(st.sampled_from(sorted(LEVELS)).flatmap(lambda level: flat_chains(LEVELS[level])))
+@pytest.mark.slow
 def test_fuzz_flat_chains_of_one_precedence(chain_parts):
     operands, operators, spaced = chain_parts
     text = joined(operands, operators, spaced)
@@ -290,6 +293,7 @@ def test_fuzz_flat_chains_of_one_precedence(chain_parts):
 
 @fuzz_settings(150)
 @given(flat_chains(["+", "-", "*", "/", "^"]), st.lists(st.integers(0, 3 * MAX_DEPTH), max_size=10))
+@pytest.mark.slow
 def test_fuzz_flat_chains_of_mixed_operators(chain_parts, negated):
     operands, operators, spaced = chain_parts
     for index in negated:  # some operands negated: "g * -m", "g ^ -m" are rules too
