@@ -18,12 +18,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (("export", "clip(g, 7)"), "clip bound must be one of 1e-5, 1e-4, 1e-3"),
-        (("export", "g * (m"), "expected ')'"),
-        (("export", "sign(g) bogus id id mul"), "token 'bogus' at position 1"),
-        (("export", "g * wx"), "unknown name 'wx'"),
-        (("eval", "adam", "--task", "cifar10", "--data-dir", "/nonexistent/cifar"), "/nonexistent/cifar"),
-        (("eval", "adam", "--task", "imagenet"), "unknown task"),
+        # each case is a real subprocess (seconds): the fast tier keeps the last one
+        pytest.param(("export", "clip(g, 7)"), "clip bound must be one of 1e-5, 1e-4, 1e-3", marks=pytest.mark.slow),
+        pytest.param(("export", "g * (m"), "expected ')'", marks=pytest.mark.slow),
+        pytest.param(("export", "sign(g) bogus id id mul"), "token 'bogus' at position 1", marks=pytest.mark.slow),
+        pytest.param(("export", "g * wx"), "unknown name 'wx'", marks=pytest.mark.slow),
+        pytest.param(("eval", "adam", "--task", "cifar10", "--data-dir", "/nonexistent/cifar"), "/nonexistent/cifar", marks=pytest.mark.slow),
+        pytest.param(("eval", "adam", "--task", "imagenet"), "unknown task", marks=pytest.mark.slow),
         (("show", "/nonexistent/store.sqlite"), "no results store"),
     ],
 )
@@ -81,6 +82,7 @@ def test_eval_population_size_and_device_give_the_same_numbers(capsys):
     assert rewards[0] == rewards[1] == rewards[2]
 
 
+@pytest.mark.slow
 def test_transfer_command_writes_its_table(tmp_path, capsys):
     out = tmp_path / "transfer"
     args = ["transfer", "powersign", "--task", "digits", "--steps", "20", "--seeds", "2", "--out", str(out), "--quiet"]
@@ -91,6 +93,7 @@ def test_transfer_command_writes_its_table(tmp_path, capsys):
         assert (out / name).exists()
 
 
+@pytest.mark.slow
 def test_transfer_without_rules_is_a_usage_error():
     completed = run_cli("transfer", "--task", "digits")
     assert completed.returncode == 2 and "name at least one rule" in completed.stderr

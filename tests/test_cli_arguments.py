@@ -34,6 +34,7 @@ def test_eval_takes_a_rule_that_starts_with_a_minus(capsys):
     assert json.loads(capsys.readouterr().out)["rule"] == "-g"
 
 
+@pytest.mark.slow
 def test_a_minus_rule_as_a_real_subprocess():
     completed = subprocess.run(
         [sys.executable, "-m", "optsearch", "export", "-g * m", "--format", "latex"], capture_output=True, text=True, timeout=120
@@ -71,6 +72,7 @@ def test_minus_tokens_that_are_no_rule_are_still_one_line_errors(argv, fragment,
     assert len(err) == 1 and err[0].startswith("optsearch: error:") and fragment in err[0], err
 
 
+@pytest.mark.slow
 def test_help_describes_the_tool_and_the_minus_rules():
     completed = subprocess.run([sys.executable, "-m", "optsearch", "--help"], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0
@@ -79,6 +81,7 @@ def test_help_describes_the_tool_and_the_minus_rules():
     assert "optsearch export -- -g" in completed.stdout
 
 
+@pytest.mark.slow
 def test_list_loads_no_heavy_dependency():
     code = (
         "import sys, io, contextlib\n"

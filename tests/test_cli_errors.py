@@ -171,7 +171,15 @@ def _paths(tmp_path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("argv, fragment, as_subprocess", CASES)
+def _tiered(case):
+    """A real-subprocess case marked slow: a fresh interpreter each (seconds). The fast tier
+    (``-m "not slow"``) runs the in-process cases; test_cli.py keeps one real-subprocess check."""
+    if isinstance(case, tuple) and case[2]:
+        return pytest.param(*case, marks=pytest.mark.slow)
+    return case
+
+
+@pytest.mark.parametrize("argv, fragment, as_subprocess", [_tiered(case) for case in CASES])
 def test_bad_input_is_one_line_and_exit_status_2(argv, fragment, as_subprocess, tmp_path, monkeypatch, capsys):
     paths = _paths(tmp_path)
     argv = [arg.format(**paths) for arg in argv]

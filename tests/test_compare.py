@@ -12,6 +12,8 @@ import pytest
 from optsearch.cli import main
 from optsearch.evaluation.store import ResultStore
 
+pytestmark = pytest.mark.slow  # the module's comparison of five searchers; the fast tier's comparisons are cheaper ones
+
 SEARCHERS = ["reinforce", "ppo", "gp", "random", "evolution"]
 
 

@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+@pytest.mark.slow
 def test_custom_agent_runs_against_gymnasium_make_alone():
     completed = subprocess.run(
         [sys.executable, str(EXAMPLES / "custom_agent.py"), "--task", "quadratic", "--episodes", "12"],

@@ -105,6 +105,7 @@ def labelled(tmp_path_factory):
 LABELS = ["evolution", "evolution-small", "RandomSearch"]
 
 
+@pytest.mark.slow
 def test_the_store_names_each_run_by_its_label(labelled):
     with ResultStore(labelled / "results.sqlite") as store:
         for label in LABELS:
@@ -118,6 +119,7 @@ def test_the_store_names_each_run_by_its_label(labelled):
     assert small[:2] == default[:2] and small[2:] != default[2:]
 
 
+@pytest.mark.slow
 def test_the_report_names_each_run_by_its_label(labelled):
     with open(labelled / "summary.csv", newline="") as handle:
         assert [row["searcher"] for row in csv.DictReader(handle)] == LABELS

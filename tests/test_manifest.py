@@ -92,6 +92,7 @@ def _trainings(store_path: Path) -> tuple[int, int]:
     return len(results), sum(not r.cached for r in results)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moved", [False, True], ids=["in-place", "folder-moved"])
 def test_compare_from_the_manifest_resumes_and_trains_nothing_new(report, tmp_path, monkeypatch, moved):
     out = report

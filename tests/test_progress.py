@@ -162,6 +162,7 @@ def test_a_bench_comparison_in_worker_processes_reports_from_the_parent_and_writ
     assert outcome.files["curves"].name == "curves.png"
 
 
+@pytest.mark.slow
 def test_transfer_suite_counts_its_runs_across_entries(tmp_path):
     """Two entries in this process: the runs of both, climbing to the total they actually trained."""
     from optsearch.evaluation.reports.transfer import TransferConfig

@@ -95,6 +95,7 @@ def test_named_rules_match_the_reference(name):
 
 @fuzz_settings(300)
 @given(deterministic_exprs, st.integers(0, 3))
+@pytest.mark.slow
 def test_random_deterministic_rules_match_the_reference(expr, seed):
     assert_trajectories_close(compiled_trajectory(expr, seed), reference_trajectory(expr, seed), what=str(expr))
 

@@ -57,7 +57,7 @@ def assert_same_parameters(a, b, tol=1e-5):
     "rule, lr, make_torch",
     [
         ("adam", 1e-2, lambda params, lr: torch.optim.Adam(params, lr=lr)),
-        ("adam", 1e-2, lambda params, lr: torch.optim.Adam(params, lr=lr, foreach=False)),
+        pytest.param("adam", 1e-2, lambda params, lr: torch.optim.Adam(params, lr=lr, foreach=False), marks=pytest.mark.slow),
         ("rmsprop", 1e-3, lambda params, lr: torch.optim.RMSprop(params, lr=lr)),
         ("sgd", 5e-2, lambda params, lr: torch.optim.SGD(params, lr=lr)),
     ],
@@ -150,7 +150,13 @@ def test_every_sign_rule_is_covered():
     assert {"powersign", "powersign-ld", "powersign-cd", "powersign-rd", "powersign2", "addsign2-ld"} <= set(SIGN_RULES)
 
 
-@pytest.mark.parametrize("name", SIGN_RULES)
+#: The sign rules the fast tier (``-m "not slow"``) checks: each kind, with and without a decay.
+FAST_SIGN_RULES = ("powersign", "addsign-ld")
+
+
+@pytest.mark.parametrize(
+    "name", [name if name in FAST_SIGN_RULES else pytest.param(name, marks=pytest.mark.slow) for name in SIGN_RULES]
+)
 def test_sign_rules_equal_tensorflow(name):
     kind, alpha, decay = _tf_spec(name)
     total = 60  # shorter than the run: the decays' clamping at T is part of the check

@@ -65,9 +65,13 @@ def _lockstep(rule, reference, steps=60, total_steps=None, config=RuleConfig(), 
         ("signsgd", lambda ps: SignOptimizer(ps, 1e-2, momentum=False)),
         ("signum", lambda ps: SignOptimizer(ps, 1e-2, beta1=0.9, beta2=0.9)),  # = Lion with β₁ = β₂ = 0.9
         ("signum-ld", lambda ps: SignOptimizer(ps, 1e-2, 0.9, 0.9, decay=linear_decay, total_steps=40)),
-        ("signum-cd", lambda ps: SignOptimizer(ps, 1e-2, 0.9, 0.9, decay=cosine_decay, total_steps=40)),
-        ("signum-rd", lambda ps: SignOptimizer(ps, 1e-2, 0.9, 0.9, decay=restart_decay, total_steps=40)),
-        ("adamw", lambda ps: torch.optim.AdamW(ps, lr=1e-2)),
+        pytest.param(
+            "signum-cd", lambda ps: SignOptimizer(ps, 1e-2, 0.9, 0.9, decay=cosine_decay, total_steps=40), marks=pytest.mark.slow
+        ),
+        pytest.param(
+            "signum-rd", lambda ps: SignOptimizer(ps, 1e-2, 0.9, 0.9, decay=restart_decay, total_steps=40), marks=pytest.mark.slow
+        ),
+        pytest.param("adamw", lambda ps: torch.optim.AdamW(ps, lr=1e-2), marks=pytest.mark.slow),
         ("adam", lambda ps: torch.optim.Adam(ps, lr=1e-2)),
     ],
 )
@@ -76,6 +80,7 @@ def test_reference_rules_equal_their_optimizers(name, reference):
     assert_same_parameters(mine, theirs)
 
 
+@pytest.mark.slow
 def test_lion_with_weight_decay_and_equal_betas_is_signum_plus_a_weight_term():
     mine, theirs = _lockstep("sign(m) + 1e-2 * w", lambda ps: SignOptimizer(ps, 1e-2, 0.9, 0.9, weight_decay=1e-2))
     assert_same_parameters(mine, theirs)
@@ -84,9 +89,10 @@ def test_lion_with_weight_decay_and_equal_betas_is_signum_plus_a_weight_term():
 @pytest.mark.parametrize(
     "rule, reference",
     [
-        ("sign(m)", lambda ps: SignOptimizer(ps, 1e-2)),  # Lion's default β₂ = 0.99 is not the language's m
-        ("sign(m)", lambda ps: SignOptimizer(ps, 1e-2, momentum=False)),
-        ("adam + 1e-3 * w", lambda ps: torch.optim.AdamW(ps, lr=1e-2)),  # the wrong decay
+        # Lion's default β₂ = 0.99 is not the language's m
+        pytest.param("sign(m)", lambda ps: SignOptimizer(ps, 1e-2), marks=pytest.mark.slow),
+        pytest.param("sign(m)", lambda ps: SignOptimizer(ps, 1e-2, momentum=False), marks=pytest.mark.slow),
+        pytest.param("adam + 1e-3 * w", lambda ps: torch.optim.AdamW(ps, lr=1e-2), marks=pytest.mark.slow),  # the wrong decay
     ],
 )
 def test_the_comparisons_can_fail(rule, reference):
@@ -95,6 +101,7 @@ def test_the_comparisons_can_fail(rule, reference):
         assert_same_parameters(mine, theirs)
 
 
+@pytest.mark.slow
 def test_nesterov_is_expressible_only_without_bias_correction():
     rule = "g + (1 + 2 * 2 * 2) * m"  # g + 0.9 b with b = m / 0.1
     nesterov = lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9, nesterov=True)  # noqa: E731

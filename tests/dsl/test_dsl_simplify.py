@@ -114,6 +114,7 @@ def _project_random_rules(count: int, seed: int) -> list:
     return rules + [random_expr(rng, 5) for _ in range(count)]
 
 
+@pytest.mark.slow
 def test_simplified_random_rules_keep_their_fingerprint():
     rules = _project_random_rules(150, 19)
     changed = 0

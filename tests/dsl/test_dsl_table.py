@@ -92,8 +92,23 @@ def optimize(rule_text: str, problem, start: torch.Tensor, lr: float, steps: int
     return problem(x.detach())[0].item()
 
 
-@pytest.mark.parametrize("problem_name", sorted(PROBLEMS))
-@pytest.mark.parametrize("name", TABLE_RULES)
+#: The rules the fast tier (``-m "not slow"``) also runs on Rosenbrock; every rule runs on the quadratic.
+FAST_ON_ROSENBROCK = ("adam", "addsign", "powersign")
+
+
+@pytest.mark.parametrize(
+    "name, problem_name",
+    [
+        pytest.param(
+            name,
+            problem_name,
+            id=f"{name}-{problem_name}",
+            marks=pytest.mark.slow if problem_name == "rosenbrock" and name not in FAST_ON_ROSENBROCK else (),
+        )
+        for name in TABLE_RULES
+        for problem_name in sorted(PROBLEMS)
+    ],
+)
 def test_rule_decreases_the_loss(name, problem_name):
     problem, start, margin = PROBLEMS[problem_name]
     lr = best_learning_rate(NAMED_RULES[name], problem, start)

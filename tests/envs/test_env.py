@@ -44,11 +44,19 @@ def test_make_builds_the_registered_env(evaluator):
     [
         # Gymnasium's documented "module:id" form: it imports optsearch.envs, which registers the id
         'import gymnasium; env = gymnasium.make("optsearch.envs:optsearch/OptimizerSearch-v0", task="quadratic", groups=2)',
-        # the plain id, with the package imported before Gymnasium or after it
-        'import optsearch, gymnasium; env = gymnasium.make("optsearch/OptimizerSearch-v0", task="quadratic", groups=2)',
-        'import gymnasium, optsearch.envs; env = gymnasium.make("optsearch/OptimizerSearch-v0", task="quadratic", groups=2)',
+        # the plain id, with the package imported before Gymnasium or after it (a fresh interpreter
+        # each: seconds, so these two run in the full suite only)
+        pytest.param(
+            'import optsearch, gymnasium; env = gymnasium.make("optsearch/OptimizerSearch-v0", task="quadratic", groups=2)',
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            'import gymnasium, optsearch.envs; env = gymnasium.make("optsearch/OptimizerSearch-v0", task="quadratic", groups=2)',
+            marks=pytest.mark.slow,
+        ),
     ],
 )
+@pytest.mark.slow  # a fresh interpreter each (seconds); test_make_builds_the_registered_env is the fast check
 def test_gymnasium_make_finds_the_id_in_a_fresh_interpreter(code):
     completed = subprocess.run([sys.executable, "-c", f"{code}; print(env.spec.id, env.reset(seed=0)[0].shape)"], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr

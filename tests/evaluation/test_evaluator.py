@@ -65,6 +65,7 @@ def test_pathological_rules_are_data_not_crashes():
         assert 0.0 <= result.reward <= 1.0
 
 
+@pytest.mark.slow
 def test_the_hurdle_stops_weak_rules_early_at_a_fraction_of_the_cost():
     config = EvalConfig(task="digits", steps=60, hurdle_fraction=0.25, screen=False, halving=())  # the hurdle alone
     with Evaluator(config) as evaluator:
@@ -76,6 +77,7 @@ def test_the_hurdle_stops_weak_rules_early_at_a_fraction_of_the_cost():
     assert strong.reward > 0.8
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_backend(tmp_path):
     batch = rules("adam", "powersign", "g")
     with Evaluator(QUADRATIC, backend="serial") as evaluator:
@@ -128,6 +130,7 @@ def test_a_rule_whose_worker_crashes_is_recorded_as_an_error_and_the_rest_of_the
     ]
 
 
+@pytest.mark.slow
 def test_ray_backend_matches_serial():
     pytest.importorskip("ray")
     batch = rules("adam", "g")

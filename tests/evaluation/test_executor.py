@@ -116,6 +116,7 @@ def test_a_job_whose_worker_dies_once_is_retried_and_succeeds(pool, tmp_path):
     assert len(pool.pids) <= 2
 
 
+@pytest.mark.slow
 def test_a_job_that_always_kills_its_worker_is_a_crash_after_one_retry(pool, tmp_path):
     counter = tmp_path / "attempts"
     payloads = [("square", 1), ("count_and_die", str(counter)), ("square", 2), ("square", 3)]
@@ -129,6 +130,7 @@ def test_a_job_that_always_kills_its_worker_is_a_crash_after_one_retry(pool, tmp
     assert [o.value for o in pool.run_all(jobs.square, [5, 6, 7])] == [25, 36, 49]
 
 
+@pytest.mark.slow
 def test_sigkilled_worker_counts_as_a_crash(pool):
     outcome = pool.run_all(jobs.always_die, [None])[0]
     assert outcome.kind == CRASH and "SIGKILL" in outcome.error
@@ -168,6 +170,7 @@ def test_abandoning_a_run_kills_its_running_jobs(pool):
     assert [o.value for o in pool.run_all(jobs.square, [1, 2])] == [1, 4]
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_job_and_the_executor_keeps_working_and_close_reaps(tmp_path):
     start = time.monotonic()
     with make_executor("process", 2, job_timeout_s=1.5) as executor:
@@ -220,6 +223,7 @@ def run():
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("guarded", [False, True])
 def test_a_script_without_a_main_guard_fails_at_once_saying_so(tmp_path, guarded):
     script = tmp_path / "search_script.py"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from optsearch.cli import main
 from optsearch.evaluation.reports.funnel import rules_to_transfer, transfer_found
 from optsearch.evaluation.reports.race_report import RaceResult
@@ -25,6 +27,7 @@ def test_confirmed_rules_are_transferred_and_else_the_best_unconfirmed_one():
     assert rules_to_transfer(race) == ({"m": "m"}, False)
 
 
+@pytest.mark.slow
 def test_transfer_found_writes_the_suite_and_the_funnel_page(tmp_path):
     race = _race([("sign(m)", BEATS, 0.03), ("g", LOSES, -0.05)])
     files = transfer_found(race, "digits,mnist1d:gru", 2, tmp_path, processes=2, steps=3)
@@ -44,6 +47,7 @@ def test_compare_rejects_a_bad_transfer_entry_before_any_work(tmp_path, capsys):
     assert not (out / "results.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_compare_with_transfer_runs_the_whole_funnel(tmp_path):
     out = tmp_path / "funnel"
     argv = ["compare", "--task", "quadratic", "--searchers", "random", "--budget", "6", "--seeds", "2", "--heldout-seeds", "2",

@@ -111,6 +111,7 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_summary_has_every_column_and_the_intervals_contain_the_estimates(comparison):
     out, _, outcome = comparison
     rows = _csv(out / "summary.csv")
@@ -130,6 +131,7 @@ def test_summary_has_every_column_and_the_intervals_contain_the_estimates(compar
     assert "## Verdict" in summary and all(name in summary for name in SEARCHERS)
 
 
+@pytest.mark.slow
 def test_heldout_seeds_never_appear_as_search_seeds_and_training_was_full(comparison):
     _, store_path, outcome = comparison
     with ResultStore(store_path) as store:
@@ -149,6 +151,7 @@ def test_heldout_seeds_never_appear_as_search_seeds_and_training_was_full(compar
                 assert len(outcome.data.heldout.scores(incumbent.result.fingerprint)) == 3
 
 
+@pytest.mark.slow
 def test_leaderboard_columns_pairing_and_beats_adam_follow_the_interval(comparison):
     out, _, outcome = comparison
     rows = _csv(out / "leaderboard.csv")
@@ -166,12 +169,14 @@ def test_leaderboard_columns_pairing_and_beats_adam_follow_the_interval(comparis
     assert "$" in (out / "leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 def test_curves_are_a_real_image(comparison):
     out, _, _ = comparison
     image = matplotlib.image.imread(out / "curves.png")
     assert image.shape[1] > 1000 and image[..., :3].std() > 0.05
 
 
+@pytest.mark.slow
 def test_a_resumed_comparison_reuses_every_heldout_evaluation(comparison, tmp_path):
     out, store_path, outcome = comparison
     with ResultStore(store_path) as store:

@@ -55,6 +55,7 @@ def test_rows_are_segment_means_over_seeds_with_a_t_interval():
     assert any(line.startswith("| climber | 0.225 [") for line in lines)
 
 
+@pytest.mark.slow
 def test_a_comparison_writes_the_learning_table_from_its_runs(tmp_path):
     compare = CompareConfig(searchers=("random", "evolution"), budget=12, seeds=2, heldout_seeds=2, race_top=0)
     outcome = run_comparison(compare, EvalConfig(task="quadratic"), tmp_path, store=str(tmp_path / "s.sqlite"), backend="serial")

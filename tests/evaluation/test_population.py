@@ -53,7 +53,7 @@ def digits():
 @pytest.mark.parametrize(
     "task_name, kwargs",
     [
-        ("digits", dict(steps=30, batch_size=32, halving=((5, 3),), hurdle=(4, 0.3))),
+        pytest.param("digits", dict(steps=30, batch_size=32, halving=((5, 3),), hurdle=(4, 0.3)), marks=pytest.mark.slow),
         ("quadratic", dict(halving=((100, 2),))),
     ],
 )
@@ -79,6 +79,7 @@ def test_dropout_draws_the_same_mask_when_a_neighbours_copy_leaves_the_stack():
     assert same(together[0], train_rule(rule, task, **kwargs))
 
 
+@pytest.mark.slow
 def test_the_order_of_the_population_does_not_matter(digits):
     kwargs = dict(steps=20, batch_size=32, seed=3, time_limit_s=math.inf)
     forward = train_population(MIXED[:6], digits, **kwargs)
@@ -170,6 +171,7 @@ def test_the_evaluator_sends_a_batch_as_populations_with_the_same_results_as_one
         assert same(a.per_lr, b.per_lr)
 
 
+@pytest.mark.slow
 def test_the_process_backend_trains_one_population_per_worker(tmp_path):
     batch = [resolve_rule(r) for r in BATCH[:4]]
     config = EvalConfig(task="quadratic", steps=100, population_size=8)

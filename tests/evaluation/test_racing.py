@@ -29,6 +29,7 @@ from optsearch.evaluation.config import EvalConfig
 # ------------------------------------------------------------------------------------------------
 # The procedure on synthetic paired differences
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("noise", ["normal", "t3"])
 def test_familywise_error_on_null_data_stays_below_alpha(noise):
     """Five rules equal to Adam, four looks: the share of races with any claim stays <= 5 %."""
@@ -36,6 +37,7 @@ def test_familywise_error_on_null_data_stays_below_alpha(noise):
     assert result["fwer"] <= 0.05
 
 
+@pytest.mark.slow
 def test_looking_without_adjustment_would_fail_the_same_check():
     """The check above can fail: 95 % intervals at every look and for every rule claim far too often."""
     plan = RacePlan()
@@ -44,6 +46,7 @@ def test_looking_without_adjustment_would_fail_the_same_check():
     assert result["fwer"] > 0.2
 
 
+@pytest.mark.slow
 def test_power_on_a_true_difference():
     """A rule 0.03 above Adam (spread 0.02) is found in nearly every race, and early."""
     result = simulate_race((0.03, 0.0, 0.0), RacePlan(), races=400, seed=5)
@@ -136,6 +139,7 @@ def test_race_trains_on_race_seeds_and_a_rerun_trains_nothing(tmp_path):
     assert files["race_png"].stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_confirm_command_races_writes_its_files_and_a_rerun_trains_nothing(tmp_path, capsys):
     from optsearch.cli import main
     from optsearch.evaluation.store import SQLiteStore

@@ -304,6 +304,7 @@ def _integrity(path) -> str:
         conn.close()
 
 
+@pytest.mark.slow
 def test_rows_reported_committed_survive_sigkill_of_the_writer(tmp_path):
     path = tmp_path / "results.db"
     writer = subprocess.Popen(

@@ -336,6 +336,7 @@ def _start_download(root: Path, url: str, digest: str) -> subprocess.Popen:
     return process
 
 
+@pytest.mark.slow
 def test_interrupted_and_killed_downloads_leave_no_partial_file(tmp_path, archive_server):
     url, digest = archive_server
     root = tmp_path / "data"

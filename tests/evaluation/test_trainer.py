@@ -189,7 +189,7 @@ def test_train_rule_is_deterministic_and_seeded(digits):
     )
 
 
-@pytest.mark.parametrize("task_name", ["digits", "mnist1d"])
+@pytest.mark.parametrize("task_name", ["digits", pytest.param("mnist1d", marks=pytest.mark.slow)])
 def test_in_place_relu_changes_no_number(task_name, monkeypatch):
     # The faster child (issue #16) must keep the trainer's numbers, so that TRAINER_VERSION and
     # the bench's table stay valid: every field of every rate, with rates that diverge and are
@@ -281,7 +281,7 @@ def test_mnist1d_trains():
 @pytest.mark.parametrize(
     "name, sgd_floor",
     # plain SGD crawls along Rosenbrock's valley (condition ~2500): progress, but little of it
-    [("quadratic", 0.9), ("rosenbrock", 0.05)],
+    [("quadratic", 0.9), pytest.param("rosenbrock", 0.05, marks=pytest.mark.slow)],
 )
 def test_function_tasks_reward_descent(name, sgd_floor):
     task = get_task(name)
@@ -304,7 +304,7 @@ def test_function_task_nan_and_floor():
 HALF_DECADES = tuple(10 ** (e / 2) for e in range(-8, 1))
 
 
-@pytest.mark.parametrize("task_name", ["digits", "quadratic"])
+@pytest.mark.parametrize("task_name", [pytest.param("digits", marks=pytest.mark.slow), "quadratic"])
 def test_successive_halving_keeps_the_best_rates_and_they_train_exactly_as_alone(task_name):
     task = get_task(task_name)
     steps = task.defaults.steps

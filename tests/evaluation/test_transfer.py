@@ -50,6 +50,7 @@ def digits_run():
     return result, calls
 
 
+@pytest.mark.slow
 def test_transfer_picks_a_grid_lr_for_every_rule_and_baseline(digits_run):
     result, calls = digits_run
     assert [r.name for r in result.rules] == ["powersign", *BASELINES]
@@ -73,6 +74,7 @@ def test_transfer_picks_a_grid_lr_for_every_rule_and_baseline(digits_run):
     assert len(calls) == calls[-1][1] == 4 * (5 + 2)
 
 
+@pytest.mark.slow
 def test_transfer_records_curves_and_test_accuracy(digits_run):
     result, _ = digits_run
     assert result.budget == Budget(steps=24, batch_size=32, eval_every=8)
@@ -96,6 +98,7 @@ def test_transfer_records_curves_and_test_accuracy(digits_run):
     assert adam.runs[0].curve_loss != adam.runs[1].curve_loss
 
 
+@pytest.mark.slow
 def test_transfer_writes_png_csv_md_json(digits_run, tmp_path):
     result, _ = digits_run
     paths = result.write(tmp_path / "out")
@@ -258,6 +261,7 @@ def _write_fake_cifar(root: Path, per_batch: int = 12) -> None:
             pickle.dump(batch, handle, protocol=2)
 
 
+@pytest.mark.slow
 def test_resnet_on_fake_cifar10(tmp_path):
     _write_fake_cifar(tmp_path)
     task = get_task("cifar10", data_dir=tmp_path)
@@ -290,6 +294,7 @@ def test_resnet_on_fake_cifar10(tmp_path):
     assert result.parameters == count_parameters(build_model("wrn-10-1", task, 0))
 
 
+@pytest.mark.slow
 def test_resnet_one_dimensional_variant_and_errors():
     rng = torch.Generator().manual_seed(0)
 

@@ -24,6 +24,11 @@ RULES = ("adam", "sign(m)", "g")
 BLOW_UP = "exp(exp(exp(g)))"  # at lr 1 every child's loss blows up within two steps (measured)
 
 
+def cases(*fast: tuple[str, str]) -> list:
+    """CASES, each one not in ``fast`` marked slow (run by the full suite, not by ``-m "not slow"``)."""
+    return [case if case in fast else pytest.param(*case, marks=pytest.mark.slow) for case in CASES]
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     previous = torch.get_num_threads()
@@ -55,7 +60,7 @@ def test_each_child_has_the_right_output_shape(task_name, model):
     assert 5_000 < count_parameters(net) < 50_000  # small networks, like the paper's child
 
 
-@pytest.mark.parametrize("task_name, model", CASES)
+@pytest.mark.parametrize("task_name, model", cases(("mnist1d", "lstm"), ("arith", "transformer")))
 def test_each_child_trains_with_several_rules(task_name, model):
     task = get_task(task_name)
     for rule in RULES:
@@ -66,7 +71,7 @@ def test_each_child_trains_with_several_rules(task_name, model):
         assert all(0.0 <= v <= 1.0 for v in record.curve_val) and 0.0 <= record.test_acc <= 1.0
 
 
-@pytest.mark.parametrize("task_name, model", CASES)
+@pytest.mark.parametrize("task_name, model", cases(("mnist1d", "lstm")))
 def test_a_seed_fixes_the_run_bit_for_bit(task_name, model):
     task = get_task(task_name)
     first = train_run("adam", task, lr=1e-2, seed=3, budget=TINY, model=model)
@@ -174,7 +179,9 @@ def test_adam_learns_arith_well_above_the_majority_token():
 # ------------------------------------------------------------------------------------------------
 # transfer() end to end
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("task_name, model", [("arith", "transformer"), ("mnist1d", "lstm")])
+@pytest.mark.parametrize(
+    "task_name, model", [pytest.param("arith", "transformer", marks=pytest.mark.slow), ("mnist1d", "lstm")]
+)
 def test_transfer_runs_end_to_end(task_name, model, tmp_path):
     config = TransferConfig(task_name, model=model, lrs=(1e-3, 1e-2), seeds=(1,), steps=4, eval_every=4, num_threads=1)
     result = transfer(["sign(m)"], config)
@@ -187,7 +194,7 @@ def test_transfer_runs_end_to_end(task_name, model, tmp_path):
     assert task_name in paths["md"].read_text()
 
 
-@pytest.mark.parametrize("task_name, model", CASES)
+@pytest.mark.parametrize("task_name, model", cases())
 def test_a_rule_transfers_bit_for_bit_alone_and_among_other_rules(task_name, model):
     """Transfer trains one network per run (stacked populations are the search child's), so its
     population is the rules of one transfer in one process: a rule's runs must not depend on the

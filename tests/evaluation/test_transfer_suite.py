@@ -280,6 +280,7 @@ def test_a_failed_rule_is_reported_not_a_crash(tmp_path):
     assert paths["png"].read_bytes()[:8] == PNG_SIGNATURE
 
 
+@pytest.mark.slow
 def test_a_suite_in_processes_equals_the_suite_in_one_process(tmp_path):
     """Transfer numbers depend on rule, task, network, rate and seed only, never on the process."""
     from optsearch.evaluation.reports.transfer_runner import run_suite
@@ -298,6 +299,7 @@ def test_a_suite_in_processes_equals_the_suite_in_one_process(tmp_path):
     assert (tmp_path / "parallel" / "digits-paper" / "transfer.md").exists() and files["md"].exists()
 
 
+@pytest.mark.slow
 def test_reference_rules_join_a_transfer_by_name(tmp_path, capsys):
     out = tmp_path / "refs"
     argv = ["transfer", "--task", "digits", "--steps", "3", "--seeds", "1", "--references", "signum,signsgd", "--out", str(out), "--quiet"]

@@ -54,6 +54,7 @@ def _incumbent_by_hand(run):
     return best
 
 
+@pytest.mark.slow
 def test_the_final_budget_row_is_the_summary_exactly(comparison):
     out, outcome = comparison
     summary = {row["searcher"]: row for row in _csv(out / "summary.csv")}
@@ -78,6 +79,7 @@ def test_the_final_budget_row_is_the_summary_exactly(comparison):
     assert [line.split(" | ")[0] for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()] == ["| 4", "| 10"]
 
 
+@pytest.mark.slow
 def test_budget_4_is_every_run_cut_to_its_first_4_proposals(comparison):
     out, outcome = comparison
     data = outcome.data
@@ -99,6 +101,7 @@ def test_budget_4_is_every_run_cut_to_its_first_4_proposals(comparison):
     assert any(_incumbent_by_hand(run[:4]).fingerprint != final_incumbent(run).fingerprint for per_seed in data.runs.values() for run in per_seed)
 
 
+@pytest.mark.slow
 def test_without_verdict_budgets_the_report_is_the_same_less_the_section(comparison, tmp_path):
     out, outcome = comparison
     files = write_report(outcome.data, tmp_path)
@@ -139,6 +142,7 @@ def test_the_experiment_file_key_is_an_array_of_positive_budgets(tmp_path):
     assert CompareConfig(budget=10).verdict_steps() == ()
 
 
+@pytest.mark.slow
 def test_familywise_intervals_cover_every_pair_at_every_budget(comparison):
     """The table's claims hold together: each pair also has an interval at 1 - 0.05/m over the m pair x budget
     intervals, wider than its own, and only pairs separated there are listed as separated family-wise."""

@@ -7,6 +7,7 @@ ask/tell tests for push-style searchers (the Stable-Baselines3 agents).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import subprocess
 import sys
@@ -23,6 +24,34 @@ pytest_plugins = ["pytester"]
 #: Searchers whose optional dependency is not installed here (their tests are skipped, not failed).
 OPTIONAL = {"tpe": "optuna", "nsga2": "optuna"}
 
+#: The kit's test the fast tier (``-m "not slow"``) runs for every searcher: one whole search at
+#: the kit's tiny budget (exact budget, every proposal in the store, the best rule). The others
+#: (determinism, resuming, ask/tell) are marked slow here; the full suite runs them all.
+FAST_TESTS = frozenset({"test_exact_budget_every_proposal_recorded_and_a_best_rule"})
+#: ... and for one ask/tell searcher, resuming too.
+FAST_TESTS_OF = {
+    "evolution": FAST_TESTS
+    | {"test_running_again_with_the_same_store_resumes_instead_of_repeating", "test_a_resumed_run_proposes_what_an_uninterrupted_run_proposes"},
+}
+
+
+def _marked_slow(test):
+    """``test`` (a method of the kit), marked slow in this class only (the kit's function is shared)."""
+
+    @functools.wraps(test)
+    def slow_test(self, *args, **kwargs):
+        return test(self, *args, **kwargs)
+
+    return pytest.mark.slow(slow_test)
+
+
+def _fast_tier_only_for_fast_tests(cls: type, fast: frozenset = FAST_TESTS) -> type:
+    """``cls`` with the kit's tests not in ``fast`` marked slow."""
+    for name in dir(SearcherConformance):
+        if name.startswith("test_") and name not in fast:
+            setattr(cls, name, _marked_slow(getattr(SearcherConformance, name)))
+    return cls
+
 
 def _class_name(name: str) -> str:
     return "TestConformance_" + name.replace("-", "_")
@@ -33,7 +62,7 @@ def _conformance_class(name: str) -> type:
     module = OPTIONAL.get(name)
     if module is not None and importlib.util.find_spec(module) is None:
         attributes["pytestmark"] = pytest.mark.skip(reason=f"{name!r} needs {module}, not installed")
-    return type(_class_name(name), (SearcherConformance,), attributes)
+    return _fast_tier_only_for_fast_tests(type(_class_name(name), (SearcherConformance,), attributes), FAST_TESTS_OF.get(name, FAST_TESTS))
 
 
 for _name in SEARCHERS:
@@ -41,12 +70,14 @@ for _name in SEARCHERS:
 
 
 
+@_fast_tier_only_for_fast_tests
 class TestConformanceOfASearcherClass(SearcherConformance):
     """The kit takes a Searcher subclass itself."""
 
     searcher = RandomSearch
 
 
+@_fast_tier_only_for_fast_tests
 class TestConformanceOfAModuleAttribute(SearcherConformance):
     """The kit takes ``"module:attribute"`` and passes ``options`` to the searcher."""
 
@@ -102,6 +133,7 @@ class TestAmnesiac(SearcherConformance):
 '''
 
 
+@pytest.mark.slow
 def test_the_kit_fails_searchers_that_break_the_contract(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_broken=BROKEN_SEARCHERS)
     # The tests that catch the first two, and one each that they pass; every test of the third.
@@ -119,6 +151,7 @@ def test_the_kit_fails_searchers_that_break_the_contract(pytester: pytest.Pytest
     }
 
 
+@pytest.mark.slow
 def test_importing_optsearch_imports_neither_pytest_nor_the_kit() -> None:
     code = "import sys, optsearch, optsearch.searchers; print('pytest' in sys.modules, 'optsearch.testing' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

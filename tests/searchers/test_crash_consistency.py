@@ -99,6 +99,7 @@ def _cli(*args: str) -> list[str]:
 SEARCH = ("search", "--searcher", "random", "--task", "quadratic", "--backend", "serial", "--quiet")
 
 
+@pytest.mark.slow
 def test_a_held_run_refuses_a_second_writer_with_one_line(tmp_path):
     path = tmp_path / "runs.sqlite"
     with ResultStore(path) as store, run_lease(store, "random-quadratic-seed0"):
@@ -115,6 +116,7 @@ def test_a_held_run_refuses_a_second_writer_with_one_line(tmp_path):
 HELD_SEARCH = Path(__file__).with_name("_held_search.py")
 
 
+@pytest.mark.slow
 def test_two_identical_searches_started_together_write_the_budget_once(tmp_path):
     path, held, go = tmp_path / "runs.sqlite", tmp_path / "held", tmp_path / "go"
     budget = 40

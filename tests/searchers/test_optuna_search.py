@@ -78,6 +78,7 @@ def test_a_pick_invalid_at_its_position_is_mapped_as_the_env_maps_an_invalid_act
 
 
 # -- determinism, seeding, resuming --------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [TPESearcher, NSGAIISearcher], ids=["tpe", "nsga2"])
 def test_deterministic_under_a_seed_and_different_across_seeds(make, evaluator):
     options = {"population_size": 4} if make is NSGAIISearcher else {"n_startup_trials": 4}
@@ -102,6 +103,7 @@ def test_rules_told_without_asking_become_completed_trials_when_they_fit(evaluat
     assert all(t.state.name == "COMPLETE" for t in trials)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [TPESearcher, NSGAIISearcher], ids=["tpe", "nsga2"])
 def test_a_searcher_loaded_from_its_state_proposes_what_the_uninterrupted_one_does(make, evaluator):
     options = {"population_size": 4} if make is NSGAIISearcher else {"n_startup_trials": 4}
@@ -123,6 +125,7 @@ def test_a_rule_asked_before_the_state_was_taken_is_told_to_its_trial_after_load
     assert len(trials) == 3 and all(t.state.name == "COMPLETE" for t in trials)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tpe", "nsga2"])
 def test_a_run_resumed_by_the_driver_equals_an_uninterrupted_one(name, tmp_path):
     options = {"population_size": 4} if name == "nsga2" else {"n_startup_trials": 4}
@@ -166,6 +169,7 @@ def test_without_optuna_the_searcher_fails_with_one_line_saying_how_to_install_i
     assert error.value.__cause__ is None and error.value.__suppress_context__
 
 
+@pytest.mark.slow
 def test_importing_the_module_imports_no_optuna():
     code = "import sys, optsearch.searchers.optuna_search; print('optuna' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -64,7 +64,7 @@ def test_one_update_moves_probability_from_the_loser_to_the_winner(winner, loser
     assert (after_w - after_l) > (before_w - before_l) + 1e-3
 
 
-@pytest.mark.parametrize("winner, loser", [(A, B), (B, A)], ids=["A-rewarded", "B-rewarded"])
+@pytest.mark.parametrize("winner, loser", [(A, B), pytest.param(B, A, marks=pytest.mark.slow)], ids=["A-rewarded", "B-rewarded"])
 def test_a_few_updates_keep_moving_probability_towards_the_winner(winner, loser):
     searcher = make()
     margins = [log_p(searcher, winner) - log_p(searcher, loser)]
