@@ -153,11 +153,8 @@ def _shrunk_std(sigma2_bin: float, values: Sequence[float], has_prior: bool) -> 
     return math.sqrt((PSEUDO_SEEDS * sigma2_bin + (n - 1) * _var(values)) / (PSEUDO_SEEDS + n - 1))
 
 
-def truth_of(fp: str, rows: Mapping[int, TableRow], model: Optional[TruthModel]) -> Truth:
-    """The truth of a trained tabulated rule (module docstring): the mean of all its seeds, shrunk
-    towards its out-of-fold prior when the model has one."""
-    _, truth = _split(rows)
-    data = list(rows.values())
+def _posterior_from(fp: str, rows: Mapping[int, TableRow], data: Sequence[TableRow], model: Optional[TruthModel], truth_seeds: int) -> Truth:
+    """The posterior of a rule from ``data`` (some of its rows), with the spreads of all its rows."""
     reward_all = [r.reward for r in rows.values()]
     test_all = [r.test_acc for r in rows.values()]
     pr, pt, s2r, t2r, s2t, t2t = _spreads(model, fp, reward_all, test_all)
@@ -166,24 +163,21 @@ def truth_of(fp: str, rows: Mapping[int, TableRow], model: Optional[TruthModel])
         posterior([r.test_acc for r in data], test_all, pt, s2t, t2t),
         _shrunk_std(s2r, reward_all, pr is not None),
         _shrunk_std(s2t, test_all, pt is not None),
-        len(truth),
+        truth_seeds,
     )
+
+
+def truth_of(fp: str, rows: Mapping[int, TableRow], model: Optional[TruthModel]) -> Truth:
+    """The truth of a trained tabulated rule (module docstring): the mean of all its seeds, shrunk
+    towards its out-of-fold prior when the model has one."""
+    _, truth = _split(rows)
+    return _posterior_from(fp, rows, list(rows.values()), model, len(truth))
 
 
 def search_centre(fp: str, rows: Mapping[int, TableRow], model: Optional[TruthModel]) -> Truth:
     """Where a search's draws beyond a rule's recorded search seeds are centred: the posterior
     from its search seeds alone (never its truth seeds), with its per-seed spreads."""
-    data = search_rows(rows)
-    reward_all = [r.reward for r in rows.values()]
-    test_all = [r.test_acc for r in rows.values()]
-    pr, pt, s2r, t2r, s2t, t2t = _spreads(model, fp, reward_all, test_all)
-    return Truth(
-        posterior([r.reward for r in data], reward_all, pr, s2r, t2r),
-        posterior([r.test_acc for r in data], test_all, pt, s2t, t2t),
-        _shrunk_std(s2r, reward_all, pr is not None),
-        _shrunk_std(s2t, test_all, pt is not None),
-        0,
-    )
+    return _posterior_from(fp, rows, search_rows(rows), model, 0)
 
 
 # -- fitting (at export, in the portable helper) ----------------------------------------------
