@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
-from optsearch.dsl import Expr, canonical, fingerprint
+from optsearch.dsl import Expr, canonical
 
 from .config import FLOOR_REWARD, EvalConfig
 from .executor import DEFAULT_BACKEND, Executor, make_executor
@@ -151,6 +151,7 @@ class Evaluator:
             raise ValueError(f"seed must be between 0 and 2**63 - 1, got {seed}")
         if indices is not None and len(indices) != len(exprs):
             raise ValueError(f"{len(indices)} proposal indices for {len(exprs)} rules")
+        self.source.prepare(exprs)
         results: list[Optional[EvalResult]] = [None] * len(exprs)
         waiting: dict[str, list[int]] = {}  # fingerprint -> indices of proposals awaiting training
         jobs: list[tuple[int, str]] = []  # (position, rule text) of each training
@@ -228,7 +229,7 @@ class Evaluator:
             index=int(index) if index is not None else None,
         )
         try:
-            identity = dict(canonical=str(canonical(expr)), fingerprint=fingerprint(expr, self.config.rule_config))
+            identity = dict(canonical=str(canonical(expr)), fingerprint=self.source.fingerprint(expr))
         except Exception as error:
             return Proposal(canonical=str(expr), fingerprint="error-" + uuid.uuid4().hex[:8], **context), error
         return Proposal(**identity, **context), None

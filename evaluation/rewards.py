@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Optional, Protocol, Sequence, runtime_checkable
 
-from optsearch.dsl import Expr
+from optsearch.dsl import Expr, fingerprint
 
 from .config import EvalConfig
 from .executor import Executor
@@ -46,6 +46,12 @@ class RewardSource(Protocol):
     #: Folded into the evaluator's config hash, so a store keeps the answers of each source version
     #: apart ("" for live training, whose results depend on the config alone).
     version_tag: str
+
+    def fingerprint(self, expr: Expr) -> str:
+        """The rule's fingerprint, the key of its results (raises for a rule that cannot be probed)."""
+
+    def prepare(self, exprs: Sequence[Expr]) -> None:
+        """Get ready to fingerprint and screen ``exprs`` (a bench resolves them in one batch)."""
 
     def passes_screen(self, expr: Expr, fingerprint: str) -> bool:
         """The screen's verdict for a rule (the same on every machine)."""
@@ -70,6 +76,12 @@ class LiveTraining:
         self.executor = executor
         self.population_size = population_size
         self.data_dir = data_dir
+
+    def fingerprint(self, expr: Expr) -> str:
+        return fingerprint(expr, self.config.rule_config)
+
+    def prepare(self, exprs: Sequence[Expr]) -> None:
+        pass
 
     def passes_screen(self, expr: Expr, fingerprint: str) -> bool:
         return screen_rule(expr, rule_config=self.config.rule_config).passed
@@ -107,13 +119,23 @@ class BenchAnswers:
     def live_task(self) -> str:
         return self.bench.live_task
 
+    def fingerprint(self, expr: Expr) -> str:
+        # the table's fingerprint, else the portable one: the same on every CPU
+        return self.bench.fingerprint(expr)
+
+    def prepare(self, exprs: Sequence[Expr]) -> None:
+        try:
+            self.bench.resolve_many(exprs)  # the rules outside the table: one call to the helper
+        except ValueError:
+            pass  # a rule that cannot be probed: the evaluator records its error
+
     def passes_screen(self, expr: Expr, fingerprint: str) -> bool:
         # the table's record, else the portable screen: the same on every CPU
-        return self.bench.passes_screen(expr, fingerprint)
+        return self.bench.passes_screen(expr)
 
     def objective(self, exprs: Sequence[Expr], fingerprints: Sequence[str], seed: int, finish: Finish) -> None:
-        for i, (expr, fp) in enumerate(zip(exprs, fingerprints)):
-            finish(i, self.bench.answer(expr, fp, seed, self.mode).outcome)
+        for i, expr in enumerate(exprs):
+            finish(i, self.bench.answer(expr, seed, self.mode).outcome)
 
 
 @dataclass(frozen=True)

@@ -97,3 +97,12 @@ def test_transfer_command_writes_its_table(tmp_path, capsys):
 def test_transfer_without_rules_is_a_usage_error():
     completed = run_cli("transfer", "--task", "digits")
     assert completed.returncode == 2 and "name at least one rule" in completed.stderr
+
+
+def test_bench_info_reports_what_a_query_costs_here(capsys):
+    assert main(["bench", "info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    cost = info["query_cost"]
+    assert info["table_sha256"] and info["size"]["rows"] > 0
+    assert cost["table_rule_us"] > 0 and "computed_rule_ms" not in cost  # the helper only with --measure-helper
+    assert cost["facts_cache"] != "off" and cost["facts_shipped"] >= 0

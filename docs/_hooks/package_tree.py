@@ -14,6 +14,8 @@ import shutil
 import tomllib
 from pathlib import Path
 
+from mkdocs.plugins import event_priority
+
 TREE = Path("build") / "api-src"
 
 
@@ -21,6 +23,10 @@ def _not_python(folder: str, names: list[str]) -> set[str]:
     return {n for n in names if n == "__pycache__" or not (n.endswith(".py") or (Path(folder) / n).is_dir())}
 
 
+# mkdocstrings globs its ``paths`` in its own on_config, and a path that does not exist yet is
+# dropped for the repository root (where ``optsearch/`` lacks the mapped subpackages): on a clean
+# clone the tree must exist before that, so this hook runs first.
+@event_priority(100)
 def on_config(config, **kwargs):
     root = Path(config.config_file_path).resolve().parent
     mapping = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]

@@ -39,6 +39,7 @@ from optsearch.dsl import Expr, fingerprint, resolve_rule
 from ..config import FLOOR_REWARD, EvalConfig
 from ..records import HURDLE, OK, SCREENED, LRResult, Outcome, Status
 from ..screen import SCREEN_COST, screen_rule
+from .facts import FactsCache, RuleFacts, facts_version
 from .portable import run_portable
 from .table import Table, TableRow, read_table
 from .truth import TRUTH_FILE, TruthModel, read_truth, search_centre, search_rows, truth_of
@@ -146,8 +147,9 @@ class Bench:
             for status in (OK, HURDLE)
             if (group := [r for r in rows if r.status == status])
         }
-        self._expected: dict[str, Expected] = {}
-        self._resolved: dict[str, Resolved] = {}
+        self._expected: dict[str, Expected] = {}  # by rule text
+        self._resolved: dict[str, Resolved] = {}  # by rule text
+        self._unprobeable: dict[str, str] = {}  # rule text -> why it cannot be probed
 
     # -- metadata --------------------------------------------------------------------------
     @property
@@ -215,49 +217,107 @@ class Bench:
         path = self.folder / ALIASES_FILE if self.folder is not None else None
         return json.loads(path.read_text()) if path is not None and path.exists() else {}
 
-    def resolve(self, expr: Expr, fp: str) -> Resolved:
-        """Where the answer for ``expr`` (``fp``: its fingerprint on this machine) comes from.
+    @cached_property
+    def table_texts(self) -> dict[str, str]:
+        """Rule text -> table fingerprint, for every text the table records under one fingerprint."""
+        keys: dict[str, set[str]] = {}
+        for fp, by_seed in self.table.rows.items():
+            for row in by_seed.values():
+                keys.setdefault(row.rule, set()).add(fp)
+        return {text: next(iter(fps)) for text, fps in keys.items() if len(fps) == 1}
 
-        A rule whose fingerprint is in the table is tabulated. Any other rule is resolved with the
-        portable kernels (:mod:`.portable`): its portable fingerprint, through :attr:`aliases`, may
-        still name a table rule (a fingerprint rounds the rule's outputs, and on another CPU a few
-        rules round the other way: 14 of the 34,502 table rules on an AVX2 machine); else the
-        screen's verdict and the surrogate's prediction are computed there. So the answer depends on
-        (rule, seed, table) alone, never on the CPU.
+    @cached_property
+    def facts(self) -> FactsCache:
+        """The facts remembered for rules outside the table (:mod:`.facts`)."""
+        return FactsCache(self.folder, facts_version(self.rule_config), self.content_hash)
+
+    def resolve(self, expr: Expr) -> Resolved:
+        """Where the answer for ``expr`` comes from (:meth:`resolve_many` of one rule)."""
+        return self.resolve_many([expr])[0]
+
+    def resolve_many(self, exprs: Sequence[Expr]) -> list[Resolved]:
+        """Where the answer for each of ``exprs`` comes from, the same on every CPU.
+
+        A rule whose text the table records is tabulated (a dictionary look-up). Any other rule is
+        resolved with the portable kernels (:mod:`.portable`), all of them in one call to the
+        helper: its portable fingerprint, through :attr:`aliases`, may still name a table rule (a
+        fingerprint rounds the rule's outputs, and on another CPU a few rules round the other way:
+        14 of the 34,502 table rules on an AVX2 machine); else the screen's verdict and the
+        surrogate's prediction are computed there. What the helper computes is remembered by rule
+        text (:mod:`.facts`). So the answer depends on (rule, seed, table) alone, never on the CPU,
+        and never on what was remembered. ``ValueError`` for a rule that cannot be probed.
         """
-        if fp in self.table.rows:
-            return Resolved(fp, True, bool(self.screen_verdict(fp)))
-        if fp not in self._resolved:
-            resolved = run_portable(_resolve_portably, str(self.folder), expr)
-            # Callers pass the resolved key back in (query -> answer): one helper call per rule.
-            self._resolved[fp] = self._resolved[resolved.key] = resolved
-        return self._resolved[fp]
+        texts = [str(e) for e in exprs]
+        new = {t: e for t, e in zip(texts, exprs) if t not in self._resolved and t not in self._unprobeable}
+        if new:
+            self._resolve_new(new)
+        for text in texts:
+            if text in self._unprobeable:
+                raise ValueError(f"rule {text!r} cannot be probed: {self._unprobeable[text]}")
+        return [self._resolved[t] for t in texts]
 
-    def resolve_here(self, expr: Expr) -> Resolved:
-        """:meth:`resolve` for a rule outside the table, with this process's kernels (the helper's)."""
-        portable = fingerprint(expr, self.rule_config)
-        key = self.aliases.get(portable, portable)
+    def _resolve_new(self, new: dict[str, Expr]) -> None:
+        outside: dict[str, Expr] = {}
+        for text, expr in new.items():
+            key = self.table_texts.get(text)
+            if key is not None:
+                self._resolved[text] = Resolved(key, True, bool(self.screen_verdict(key)))
+            else:
+                outside[text] = expr
+        if not outside:
+            return
+        remembered = self.facts
+        remembered.lookup(outside)
+        unsettled = [text for text in outside if self._from_facts(text) is None]
+        if unsettled:
+            known = {t: remembered.facts[t] for t in unsettled if t in remembered.facts}
+            facts, predictions, errors = run_portable(_facts_portably, str(self.folder), [outside[t] for t in unsettled], known)
+            remembered.remember(facts, predictions)
+            self._unprobeable.update(errors)
+        for text in outside:
+            if text not in self._unprobeable:
+                self._resolved[text] = self._from_facts(text)
+
+    def _from_facts(self, text: str) -> Optional[Resolved]:
+        """The resolution of a rule outside the table text from its remembered facts (None: not all known)."""
+        facts = self.facts.facts.get(text)
+        if facts is None:
+            return None
+        key = self.aliases.get(facts.fingerprint, facts.fingerprint)
         if key in self.table.rows:
             return Resolved(key, True, bool(self.screen_verdict(key)))
-        if not _screen_passes_here(expr, self.rule_config):
-            return Resolved(portable, False, False)
-        mean, test, std = self.surrogate.predict_rule(expr)
-        return Resolved(portable, False, True, (float(mean), float(test), float(std) if math.isfinite(std) else 0.0))
+        if facts.passed is None:
+            return None  # the screen was skipped for a table rule this table does not hold
+        if not facts.passed:
+            return Resolved(facts.fingerprint, False, False)
+        predicted = self.facts.predictions.get(text)
+        return None if predicted is None else Resolved(facts.fingerprint, False, True, predicted)
 
-    def passes_screen(self, expr: Expr, fp: str) -> bool:
+    def predict(self, features: np.ndarray) -> list[tuple[float, float, float]]:
+        """The surrogate's (mean reward, test accuracy, spread) for rows of features, with this
+        process's kernels (the helper's: :meth:`resolve_many`)."""
+        mean, test, std = self.surrogate.model.predict(features)
+        return [(float(m), float(t), float(s) if math.isfinite(s) else 0.0) for m, t, s in zip(mean, test, std)]
+
+    def passes_screen(self, expr: Expr) -> bool:
         """The screen's verdict: the table's record for a tabulated rule, else the screen run with
         the portable kernels, so that no verdict depends on the CPU."""
-        return self.resolve(expr, fp).passed
+        return self.resolve(expr).passed
+
+    def fingerprint(self, expr: Expr) -> str:
+        """The rule's key on this bench, the same on every CPU: its table fingerprint, else its
+        portable one (``ValueError`` for a rule that cannot be probed)."""
+        return self.resolve(expr).key
 
     # -- answers -----------------------------------------------------------------------------
-    def answer(self, expr: Expr, fp: str, seed: int, mode: str = "search") -> BenchResult:
+    def answer(self, expr: Expr, seed: int, mode: str = "search") -> BenchResult:
         """The result for a rule that passed the screen (the evaluator screens first)."""
         if mode == "full":
-            e = self._expected_of(expr, fp)
+            e = self._expected_of(expr)
             cost, wall = self._costs.get(OK, (1.0, 0.0))
             status = SCREENED if e.status == "screened" else OK
             return BenchResult(str(expr), e.fingerprint, seed, status, e.reward, e.reward, e.test_acc, None, cost, wall, e.source, None)
-        resolved = self.resolve(expr, fp)
+        resolved = self.resolve(expr)
         if resolved.tabulated and resolved.passed:
             recorded = search_rows(self.table.rows[resolved.key])
             if 0 <= seed < len(recorded):
@@ -271,19 +331,19 @@ class Bench:
     def query(self, rule: Rule, seed: int) -> BenchResult:
         """What the live search protocol returns for ``rule`` on ``seed`` (screen included)."""
         expr = resolve_rule(rule) if isinstance(rule, str) else rule
-        resolved = self.resolve(expr, fingerprint(expr, self.rule_config))
+        resolved = self.resolve(expr)
         if not resolved.passed:
             source = TABLE_SOURCE if resolved.tabulated else "screen"
             return BenchResult(str(expr), resolved.key, seed, SCREENED, FLOOR_REWARD, FLOOR_REWARD, FLOOR_REWARD, None, SCREEN_COST, 0.0, source, None)
-        return self.answer(expr, resolved.key, seed)
+        return self.answer(expr, seed)
 
     def expected(self, rules: Union[Rule, Sequence[Rule]]) -> Union[Expected, list[Expected]]:
         """The expected scores of one rule (text or :class:`Expr`), or of each of a list of rules."""
         if isinstance(rules, (str, Expr)):
-            expr = resolve_rule(rules) if isinstance(rules, str) else rules
-            return self._expected_of(expr, fingerprint(expr, self.rule_config))
+            return self._expected_of(resolve_rule(rules) if isinstance(rules, str) else rules)
         exprs = [resolve_rule(r) if isinstance(r, str) else r for r in rules]
-        return [self._expected_of(e, fingerprint(e, self.rule_config)) for e in exprs]
+        self.resolve_many(exprs)  # one call to the helper for all the rules outside the table
+        return [self._expected_of(e) for e in exprs]
 
     # -- helpers ----------------------------------------------------------------------------
     def _recorded(self, row: TableRow, rule: str, seed: int) -> BenchResult:
@@ -310,17 +370,18 @@ class Bench:
         truth = truth_of(fp, self.table.rows[fp], self.truth_model)
         return Expected(rows[0].rule, fp, truth.reward, truth.test_acc, truth.reward_std, TABLE_SOURCE, len(rows), truth_seeds=truth.truth_seeds)
 
-    def _expected_of(self, expr: Expr, fp: str) -> Expected:
-        if fp not in self._expected:
-            resolved = self.resolve(expr, fp)
+    def _expected_of(self, expr: Expr) -> Expected:
+        text = str(expr)
+        if text not in self._expected:
+            resolved = self.resolve(expr)
             if resolved.tabulated:
-                self._expected[fp] = replace(self._from_table(resolved.key), rule=str(expr))
+                self._expected[text] = replace(self._from_table(resolved.key), rule=text)
             elif not resolved.passed:
-                self._expected[fp] = Expected(str(expr), resolved.key, FLOOR_REWARD, FLOOR_REWARD, 0.0, "screen", 0, "screened")
+                self._expected[text] = Expected(text, resolved.key, FLOOR_REWARD, FLOOR_REWARD, 0.0, "screen", 0, "screened")
             else:
                 mean, test, std = resolved.predicted
-                self._expected[fp] = Expected(str(expr), resolved.key, mean, test, std, SURROGATE_SOURCE, 0)
-        return self._expected[fp]
+                self._expected[text] = Expected(text, resolved.key, mean, test, std, SURROGATE_SOURCE, 0)
+        return self._expected[text]
 
     @cached_property
     def surrogate(self):
@@ -331,14 +392,36 @@ class Bench:
         return fit_surrogate(self.table, self.rule_config, self.folder)
 
 
-def _screen_passes_here(expr: Expr, rule_config) -> bool:
-    """The screen's verdict with this process's kernels."""
-    return screen_rule(expr, rule_config=rule_config).passed
+def _facts_portably(folder: str, exprs: Sequence[Expr], known: dict[str, RuleFacts]):
+    """What :meth:`Bench.resolve_many` runs in the portable helper: the facts of ``exprs`` (those
+    in ``known`` are not computed again), the surrogate's predictions for the ones that passed the
+    screen outside the table, and the rules that could not be probed (text -> error)."""
+    from .features import features_here
 
-
-def _resolve_portably(folder: str, expr: Expr) -> Resolved:
-    """What :meth:`Bench.resolve` runs in the portable helper."""
-    return load_bench(folder=folder).resolve_here(expr)
+    bench = load_bench(folder=folder)
+    config = bench.rule_config
+    facts: dict[str, RuleFacts] = {}
+    errors: dict[str, str] = {}
+    for expr in exprs:
+        text = str(expr)
+        found = known.get(text)
+        try:
+            portable = found.fingerprint if found is not None else fingerprint(expr, config)
+        except Exception as error:  # a rule that cannot be probed is data, not a crash
+            errors[text] = f"{type(error).__name__}: {error}"
+            continue
+        if bench.aliases.get(portable, portable) in bench.table.rows:
+            facts[text] = found or RuleFacts(portable, None)
+        elif found is not None and found.passed is not None:
+            facts[text] = found
+        elif screen_rule(expr, rule_config=config).passed:
+            facts[text] = RuleFacts(portable, True, features_here([expr], config)[0])
+        else:
+            facts[text] = RuleFacts(portable, False)
+    predicting = [t for t, f in facts.items() if f.passed and bench.aliases.get(f.fingerprint, f.fingerprint) not in bench.table.rows]
+    rows = np.stack([facts[t].features for t in predicting]) if predicting else None
+    predictions = dict(zip(predicting, bench.predict(rows))) if predicting else {}
+    return facts, predictions, errors
 
 
 def portable_fingerprints(exprs: Sequence[Expr], rule_config) -> list[str]:

@@ -109,6 +109,11 @@ def export_store(
         truth = write_truth(Path(folder), EvalConfig().rule_config)
         if truth is not None:
             manifest = record_in_manifest(Path(folder), truth_sha256=hashlib.sha256(truth.read_bytes()).hexdigest())
+        # The shipped facts' predictions are the surrogate's, which the new table changes.
+        from .facts import FACTS_FILE, ship_facts
+
+        if (Path(folder) / FACTS_FILE).exists():
+            ship_facts(Path(folder))
     return manifest
 
 

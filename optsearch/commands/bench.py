@@ -76,8 +76,45 @@ def cmd_info(args: argparse.Namespace) -> int:
     info = {**bench.protocol, "size": bench.size, "best": {"rule": best.rule, "test_acc": best.test_acc, "reward": best.reward, "seeds": best.seeds}}
     if "platform" in bench.table.manifest:  # tables exported since the platform was recorded
         info["platform"] = bench.table.manifest["platform"]
+    info["query_cost"] = query_cost(bench, computed=args.measure_helper)
     print(json.dumps(info, indent=2))
     return 0
+
+
+def query_cost(bench, computed: bool = False) -> dict:
+    """What a query costs on this machine, measured now: a rule whose text the table records, a rule
+    outside it whose facts are remembered (shipped or cached), and (``computed``) one the portable
+    helper computes, after the helper's one-off start (:mod:`optsearch.evaluation.bench.facts`)."""
+    import random
+    import time
+
+    from optsearch.dsl import from_tokens, parse
+    from optsearch.dsl.tokens import random_tokens
+
+    def per_query(texts: list[str]) -> float:
+        exprs = [parse(t) for t in texts]
+        started = time.perf_counter()
+        for expr in exprs:
+            bench.query(expr, 0)
+        return (time.perf_counter() - started) / max(1, len(exprs))
+
+    tabulated = sorted(bench.table_texts)[:: max(1, len(bench.table_texts) // 500)]
+    remembered = sorted(t for t in bench.facts.facts if t not in bench.table_texts)[:500]
+    cost = {
+        "table_rule_us": round(per_query(tabulated) * 1e6, 1),
+        "remembered_rule_us": round(per_query(remembered) * 1e6, 1) if remembered else None,
+        "facts_shipped": bench.facts.shipped,
+        "facts_cache": str(bench.facts.path) if bench.facts.path else "off",
+    }
+    if computed:
+        rng = random.Random(time.time_ns())
+        fresh = [str(from_tokens(random_tokens(2, rng))) for _ in range(40)]
+        fresh = [t for t in dict.fromkeys(fresh) if t not in bench.table_texts and t not in bench.facts.facts]
+        started = time.perf_counter()
+        bench.query(parse(fresh[0]), 0)
+        cost["helper_start_s"] = round(time.perf_counter() - started, 2)
+        cost["computed_rule_ms"] = round(per_query(fresh[1:]) * 1e3, 1)
+    return cost
 
 
 def register(commands) -> None:
@@ -103,4 +140,5 @@ def register(commands) -> None:
     export.set_defaults(handler=cmd_export)
     info = actions.add_parser("info", help="the shipped bench's protocol, hash, coverage and best rule")
     info.add_argument("--task", default="mnist1d-bench")
+    info.add_argument("--measure-helper", action="store_true", help="also time a rule the portable helper computes (starts it)")
     info.set_defaults(handler=cmd_info)
