@@ -117,6 +117,7 @@ def test_screened_rules_are_screened_as_live(bench):
     assert answer.status == SCREENED and answer.reward == 0.0
 
 
+@pytest.mark.slow  # trains live: not about the bench's answers, so not in CI's second pass either
 def test_a_tabulated_result_equals_a_fresh_live_evaluation(tmp_path):
     """A table built from live evaluations answers with exactly what a fresh live evaluation gives
     (mnist1d's default protocol, every field bit for bit) on the machine that built it."""
@@ -137,6 +138,7 @@ def test_a_tabulated_result_equals_a_fresh_live_evaluation(tmp_path):
         )
 
 
+@pytest.mark.slow  # trains live: not about the bench's answers, so not in CI's second pass either
 def test_the_shipped_table_agrees_with_live_training_on_this_machine(bench):
     """Bit-for-bit equality holds on the platform that built a row: another CPU's kernels round
     differently, and 200 steps turn that into seed-sized differences (see docs/bench). What must
@@ -239,6 +241,7 @@ def test_the_env_on_the_bench(bench):
     assert reward == bench.query("g * sign(m)", 0).reward
 
 
+@pytest.mark.slow  # trains live: not about the bench's answers, so not in CI's second pass either
 def test_the_builder_resumes_after_an_interruption_and_ingests_stores(tmp_path):
     plan = BuildPlan(random_rules=((1, 12), (2, 12)), chunk=6, searchers=("random", "evolution"), searcher_budget=10, mutations_top=3, mutations_per_rule=2)
     config = EvalConfig(task="quadratic")
