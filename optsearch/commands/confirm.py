@@ -32,7 +32,7 @@ def _alpha(text: str) -> float:
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     """Race ``args.rules`` against Adam (see :mod:`optsearch.evaluation.reports.race_report`)."""
-    from optsearch.dsl.arguments import resolve_rule_argument
+    from optsearch.commands.rule_arguments import resolve_rule_argument
     from optsearch.evaluation.evaluator import Evaluator
     from optsearch.evaluation.reports.heldout import heldout_config
     from optsearch.evaluation.reports.race_report import race_rules, write_race

@@ -47,7 +47,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     When the store cannot be written, the results the evaluator still finished are printed
     before the error.
     """
-    from optsearch.dsl.arguments import resolve_rule_argument
+    from optsearch.commands.rule_arguments import resolve_rule_argument
     from optsearch.evaluation.rule_eval import evaluate_rule
 
     expr = resolve_rule_argument(args.rule)

@@ -31,7 +31,7 @@ def _status(evaluator, results) -> str:
 
 def _print_top(results, k: int) -> None:
     """The ``k`` best distinct rules of ``results``, with their LaTeX."""
-    from optsearch.dsl.arguments import latex_or_blank
+    from optsearch.commands.rule_arguments import latex_or_blank
     from optsearch.evaluation.ranking import best_distinct
 
     print(f"{'#':>3}  {'reward':>7}  {'test':>6}  {'status':8s} rule  |  LaTeX")
@@ -42,7 +42,7 @@ def _print_top(results, k: int) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Run one searcher to a budget of proposals; resumable through the store."""
-    from optsearch.dsl.arguments import resolve_rule_list
+    from optsearch.commands.rule_arguments import resolve_rule_list
     from optsearch.evaluation.evaluator import Evaluator
     from optsearch.progress import Bars
     from optsearch.searchers import run_named_search

@@ -75,7 +75,7 @@ def _task_configs(args: argparse.Namespace, device) -> list:
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     """DeepOBS-style transfer of rules (or a store's leaderboard) to one or more tasks, with the cross-task summary."""
-    from optsearch.dsl.arguments import resolve_rule_argument
+    from optsearch.commands.rule_arguments import resolve_rule_argument
     from optsearch.evaluation.reports.transfer import resolve_device, rules_from_store
     from optsearch.evaluation.reports.transfer_runner import run_suite
     from optsearch.progress import Bars

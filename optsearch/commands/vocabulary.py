@@ -59,7 +59,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Print a rule as text, LaTeX, tokens or JSON."""
     from optsearch.dsl import canonical
-    from optsearch.dsl.arguments import format_rule, resolve_rule_argument
+    from optsearch.commands.rule_arguments import format_rule, resolve_rule_argument
 
     expr = resolve_rule_argument(args.rule)
     if args.canonical:

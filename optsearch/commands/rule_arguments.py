@@ -6,8 +6,8 @@
 - :func:`format_rule`: a rule as ``text``, ``latex``, ``tokens`` or ``json`` (:data:`RULE_FORMATS`).
 - :func:`latex_or_blank`: the LaTeX of stored rule text, or ``""`` when it no longer parses.
 
-Bad input raises the language's own errors: :class:`~.parser.ParseError` for text, and
-:class:`~.tokens.TokenError` (naming the bad token and its position) for tokens.
+Bad input raises the language's own errors: :class:`~optsearch.dsl.parser.ParseError` for text, and
+:class:`~optsearch.dsl.tokens.TokenError` (naming the bad token and its position) for tokens.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from .canonical import canonical
-from .expr import Expr
-from .fingerprint import fingerprint
-from .optimizer import resolve_rule
-from .parser import ParseError, parse
-from .printer import to_latex
-from .tokens import from_tokens, to_tokens
+from optsearch.dsl.canonical import canonical
+from optsearch.dsl.expr import Expr
+from optsearch.dsl.fingerprint import fingerprint
+from optsearch.dsl.optimizer import resolve_rule
+from optsearch.dsl.parser import ParseError, parse
+from optsearch.dsl.printer import to_latex
+from optsearch.dsl.tokens import from_tokens, to_tokens
 
 #: The formats :func:`format_rule` writes.
 RULE_FORMATS = ("text", "latex", "tokens", "json")
@@ -33,7 +33,7 @@ def resolve_rule_argument(text: str) -> Expr:
     """A rule from a command-line argument: a named rule, rule text, or tokens separated by spaces.
 
     Text that does not parse is read as tokens when it is a whole number of 5-token groups;
-    otherwise the text's :class:`~.parser.ParseError` is raised.
+    otherwise the text's :class:`~optsearch.dsl.parser.ParseError` is raised.
     """
     try:
         return resolve_rule(text)
