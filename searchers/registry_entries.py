@@ -1,9 +1,5 @@
 """The project's registries, filled as their members are imported (:mod:`optsearch.searchers`), and
-the type they are: a registry of names that refuses duplicates.
-
-(Re-exported by the package root as ``optsearch.registry.Registry`` and
-``optsearch.registry_entries.SEARCHERS``.)
-"""
+the type they are: a registry of names that refuses duplicates."""
 
 from __future__ import annotations
 

@@ -25,14 +25,9 @@ def test_searcher_names_are_protected_and_the_public_api_is_importable():
         assert hasattr(optsearch, name)
 
 
-def test_the_package_root_re_exports_the_registries_and_extras_that_live_below_it():
+def test_the_package_root_re_exports_the_extras_that_live_below_it():
     import optsearch.evaluation.extras
     import optsearch.extras
-    import optsearch.registry
-    import optsearch.registry_entries
-    import optsearch.searchers.registry_entries as entries
 
-    assert optsearch.registry.Registry is entries.Registry
-    assert optsearch.registry_entries.SEARCHERS is entries.SEARCHERS is SEARCHERS
     assert optsearch.extras.OptionalDependencyError is optsearch.evaluation.extras.OptionalDependencyError
     assert optsearch.extras.require is optsearch.evaluation.extras.require
