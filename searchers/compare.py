@@ -18,7 +18,7 @@ searcher (or its label), task and seed, so an interrupted comparison started aga
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
@@ -165,9 +165,11 @@ def _heldout_data(
 
 def _run_seed(
     compare: CompareConfig, evaluator: Evaluator, seed: int, progress: Optional[Callable[[str, int, int, list], None]] = None
-) -> dict[str, list[EvalResult]]:
-    """Every arm's run on ``seed``, in arm order (so the cache is shared as in a sequential comparison)."""
+) -> tuple[dict[str, list[EvalResult]], dict[str, float]]:
+    """Every arm's run on ``seed``, in arm order (so the cache is shared as in a sequential
+    comparison), and the seconds each run took."""
     runs: dict[str, list[EvalResult]] = {}
+    seconds: dict[str, float] = {}
     for arm in compare.arms():
         name = arm.name
 
@@ -175,6 +177,7 @@ def _run_seed(
             if progress is not None:
                 progress(name, seed, done, results)
 
+        started = time.perf_counter()
         outcome = run_named_search(
             arm.searcher,
             evaluator,
@@ -188,7 +191,8 @@ def _run_seed(
             **arm.options,
         )
         runs[name] = list(outcome.results)
-    return runs
+        seconds[name] = time.perf_counter() - started
+    return runs, seconds
 
 
 def _bench_processes(evaluator: Evaluator, backend: str, workers: Optional[int]) -> int:
@@ -210,11 +214,11 @@ def _seed_job(compare: CompareConfig, eval_config: EvalConfig, store: str, seed:
 
     torch.set_num_threads(1)  # one core per process: the processes are the parallelism
     with Evaluator(eval_config, store=store, backend="serial", data_dir=data_dir) as evaluator:
-        return seed, _run_seed(compare, evaluator, seed)
+        return (seed, *_run_seed(compare, evaluator, seed))
 
 
 def _seeds_in_processes(compare: CompareConfig, eval_config: EvalConfig, store: str, seeds: list[int], processes: int, data_dir: Optional[str]):
-    """``(seed, {arm: results})`` for every seed, computed in ``processes`` worker processes, in seed order."""
+    """``(seed, {arm: results}, {arm: seconds})`` for every seed, computed in ``processes`` worker processes, in seed order."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -228,8 +232,6 @@ def _seeds_in_processes(compare: CompareConfig, eval_config: EvalConfig, store: 
 def _race(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Path, backend, workers, address, progress=None):
     """Race the best found rules against Adam on fresh held-out seeds: on a bench's live task (for
     real), or on the comparison's own task; write ``race.csv``/``.md``/``.png``."""
-    from dataclasses import replace
-
     from optsearch.evaluation.reports.race_report import race_rules, write_race
     from optsearch.evaluation.reports.racing import RacePlan
     from optsearch.evaluation.rewards import source_info
@@ -275,6 +277,7 @@ def run_comparison(
     seeds = list(range(compare.seeds))
     arms = compare.arms()
     runs: dict[str, list[list[EvalResult]]] = {arm.name: [] for arm in arms}
+    search_seconds = {arm.name: 0.0 for arm in arms}
     proposals, searched = len(seeds) * len(arms) * compare.budget, {}
 
     def phase(name: str) -> Optional[Callable[[int, int], None]]:
@@ -292,17 +295,20 @@ def run_comparison(
     with Evaluator(eval_config, store=store, backend=backend, workers=workers, address=address, data_dir=data_dir) as evaluator:
         processes = min(len(seeds), _bench_processes(evaluator, backend, workers))
         if processes > 1:
-            for seed, per_arm in _seeds_in_processes(compare, eval_config, store, seeds, processes, data_dir):
+            for seed, per_arm, seconds in _seeds_in_processes(compare, eval_config, store, seeds, processes, data_dir):
                 for arm in arms:
                     runs[arm.name].append(per_arm[arm.name])
+                    search_seconds[arm.name] += seconds[arm.name]
                     report(arm.name, seed, len(per_arm[arm.name]), per_arm[arm.name])
         else:
             for seed in seeds:
-                for name, results in _run_seed(compare, evaluator, seed, report if progress or phases else None).items():
+                per_arm, seconds = _run_seed(compare, evaluator, seed, report if progress or phases else None)
+                for name, results in per_arm.items():
                     runs[name].append(results)
+                    search_seconds[name] += seconds[name]
         if phases is not None:
             phases(SEARCH_PHASE, proposals, proposals)  # every run holds its budget (a resumed one may report none)
-        data = _heldout_data(evaluator, runs, compare, phase(HELDOUT_PHASE))
+        data = replace(_heldout_data(evaluator, runs, compare, phase(HELDOUT_PHASE)), search_seconds=search_seconds)
         files = write_report(
             data, out_dir, reference="random", leaderboard_size=compare.leaderboard_size, verdict_budgets=verdict_budgets
         )

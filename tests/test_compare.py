@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import sqlite3
 
 import matplotlib.image
@@ -107,6 +108,8 @@ def test_markdown_reports_name_every_searcher_and_write_rules_as_equations(compa
         assert baseline in leaderboard
     assert "## Verdict" in summary
     assert "$" in leaderboard and "\\" in leaderboard  # LaTeX equations
+    (speed,) = [line for line in summary.splitlines() if line.startswith("**Speed.**")]
+    assert all(re.search(rf"{re.escape(name)} [\d,]+ \([\d.]+ ms a proposal\)", speed) for name in SEARCHERS), speed
 
 
 def test_every_proposal_is_in_the_store_and_a_rerun_resumes_without_new_work(comparison):

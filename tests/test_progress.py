@@ -71,6 +71,7 @@ def _check_climbs_to_its_total(calls: list[tuple[float, float]]) -> None:
 #: Durations and times of day in the report files, each file's own.
 TIMINGS = {
     "manifest.toml": (rb'written_at = "[^"]*"',),
+    "summary.md": (rb"\*\*Speed\.\*\*[^\n]*",),
     "race.md": (rb"\d+ s\.\n",),
     "transfer/transfer.md": (rb"[\d.]+ s in all",),
     "transfer/transfer.json": (rb'"wall_s": [\d.e+-]+',),

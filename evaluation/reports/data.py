@@ -25,7 +25,8 @@ class ComparisonData:
     ``runs[label]``: one run per search seed, each the results in proposal order.
     ``heldout``: held-out scores of every incumbent and baseline, by fingerprint.
     ``baselines``: baseline name → fingerprint. ``texts``: fingerprint → the shortest rule text
-    of that functional class seen in the store.
+    of that functional class seen in the store. ``search_seconds``: label → the seconds its runs
+    took in the invocation that wrote the report (empty when not measured).
     """
 
     runs: Runs
@@ -34,6 +35,7 @@ class ComparisonData:
     texts: Mapping[str, str] = field(default_factory=dict)
     task: str = ""
     confidence: float = 0.95
+    search_seconds: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def search_seeds(self) -> list[int]:

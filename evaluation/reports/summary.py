@@ -166,11 +166,27 @@ def write_summary(
             ]) + " |"
         )  # fmt: skip
     lines += ["", _protocol(data, reference), ""]
+    if data.search_seconds:
+        lines += [speed_line(data), ""]
     lines += verdict_lines(data, seed)
     lines += more
     md_path = out_dir / "summary.md"
     md_path.write_text("\n".join(lines))
     return csv_path, md_path
+
+
+def speed_line(data: ComparisonData) -> str:
+    """Proposals per second of each searcher's search, as measured in the invocation that wrote the
+    report (a measurement: it differs from run to run, unlike every other line)."""
+    parts = []
+    for label, seconds in data.search_seconds.items():
+        count = sum(len(run) for run in data.runs.get(label, ()))
+        if seconds > 0 and count:
+            parts.append(f"{label} {count / seconds:,.0f} ({1000 * seconds / count:.2f} ms a proposal)")
+    return (
+        "**Speed.** Proposals per second of search, one core per process, measured in the invocation that "
+        f"wrote this report (a resumed run's stored proposals count at their read-back cost): {'; '.join(parts)}."
+    )
 
 
 def _protocol(data: ComparisonData, reference: str) -> str:
