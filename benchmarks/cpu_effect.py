@@ -43,7 +43,7 @@ def main() -> None:
     import torch
 
     from optsearch.dsl import resolve_rule
-    from optsearch.evaluation.bench.bench import _screen_passes_here, load_bench
+    from optsearch.evaluation.bench.bench import load_bench
     from optsearch.evaluation.bench.features import features, rule_features
     from optsearch.evaluation.bench.model import FEATURES_FILE, targets
     from optsearch.evaluation.bench.portable import run_portable
@@ -88,7 +88,7 @@ def main() -> None:
     screen_picks = np.linspace(0, len(table_fps) - 1, min(args.screen_rules, len(table_fps))).astype(int)
     screen_exprs = [resolve_rule(next(iter(bench.table.rows[table_fps[i]].values())).rule) for i in screen_picks]
     recorded = np.array([bench.screen_verdict(table_fps[i]) for i in screen_picks])
-    native_v = np.array([_screen_passes_here(e, bench.rule_config) for e in screen_exprs])
+    native_v = np.array(_screen_verdicts(screen_exprs, bench.rule_config))
     portable_v = np.array(run_portable(_screen_verdicts, screen_exprs, bench.rule_config))
     print("\n| screen verdicts against the table's record | flipped |")
     print("|---|---|")
@@ -97,9 +97,9 @@ def main() -> None:
 
 
 def _screen_verdicts(exprs, rule_config) -> list[bool]:
-    from optsearch.evaluation.bench.bench import _screen_passes_here
+    from optsearch.evaluation.screen import screen_rule
 
-    return [_screen_passes_here(e, rule_config) for e in exprs]
+    return [screen_rule(e, rule_config=rule_config).passed for e in exprs]
 
 
 if __name__ == "__main__":

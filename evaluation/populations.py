@@ -7,7 +7,7 @@ into groups of at most the population size, and into at least as many groups as 
 workers, so that no worker idles while another trains a big population.
 
 The default sizes (:func:`default_population_size`) were chosen by measurement
-(``benchmarks/bench_population.py``, table in ``benchmarks/README.md``): one rule at a time on
+(``benchmarks/population_speed.py``, table in ``benchmarks/README.md``): one rule at a time on
 a CPU worker, where stacking more rules does not make a copy cheaper, and whole batches on a GPU.
 """
 
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: Rules per population on a CPU worker (one thread): one. Measured with
-#: ``benchmarks/bench_population.py`` (16 different rules, mnist1d, default protocol, 1 thread,
+#: ``benchmarks/population_speed.py`` (16 different rules, mnist1d, default protocol, 1 thread,
 #: 2026-12-02): evaluations per second relative to one by one were 0.91× for populations of 4,
 #: 0.87× for 8 and 0.66× for 16. On one CPU thread the stacked child costs the same per
 #: copy-step at any stack size (2.24 ms at 3 copies, 2.32 at 24, 2.39 at 72: its batch norm,

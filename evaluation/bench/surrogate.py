@@ -18,7 +18,7 @@ Models (``SurrogateConfig``):
   standardized feature space, shrunk towards the pooled variance), ``"hgb-log"`` (gradient
   boosting of ``log(std + floor)``) or ``"const"`` (the pooled std of the table).
 
-Model choice, by held-out fidelity (``python benchmarks/bench_surrogate.py``, 2026-12-04: 1,338
+Model choice, by held-out fidelity (``python benchmarks/nosbench_surrogate.py``, 2026-12-04: 1,338
 screen-passing rules on 3 table seeds, 88 features; 5-fold CV by rule and leave-one-source-out,
 target the rule's mean search reward over its table seeds; fit seconds on one core):
 

@@ -32,7 +32,7 @@ ever served the further seeds (*truth seeds*, from :data:`SEARCH_SEEDS` on) that
 
 The model (priors and bins) is fit once, when the table is exported, with the portable kernels,
 and shipped as data (``truth.npz``, no pickle); the per-rule arithmetic runs in plain Python
-floats, so the truth is the same on every CPU. Choice measured in ``benchmarks/bench_truth.py``
+floats, so the truth is the same on every CPU. Choice measured in ``benchmarks/nosbench_truth.py``
 (table in ``docs/bench/README.md``, "The truth at the top").
 """
 

@@ -55,7 +55,7 @@ class TaskSpec:
 # sign(g) 0.29, g3 0.19–0.20, while -g, noise, 1 and clip(g, 1e-4) stay at 0.10–0.16; digits —
 # the good rules 0.55–0.82, sign(g) 0.73, the broken ones 0.10–0.25.
 LR_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-# The data tasks' reward protocol, chosen by measurement (benchmarks/README.md, bench_lr_grid.py):
+# The data tasks' reward protocol, chosen by measurement (benchmarks/README.md, lr_grid_noise.py):
 # nine half-decade rates 1e-4 … 1, successive halving after 15 % of the steps to the best three,
 # and divergence at 100× the initial loss (rmsprop's loss spikes past 10× at 1e-2 and recovers).
 # On mnist1d over 6 seeds that gave adam 0.842 ± 0.020, rmsprop 0.847 ± 0.030, sgd 0.760 ± 0.034

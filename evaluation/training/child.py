@@ -241,7 +241,7 @@ class StackedChild(nn.Module):
     """
 
     #: ReLU in place on batch norm's output (bit-identical to out of place, and faster: see
-    #: ``benchmarks/bench_child.py``, which switches it off to measure the trainer before it).
+    #: ``benchmarks/child_speed.py``, which switches it off to measure the trainer before it).
     inplace_relu: bool = True
 
     def __init__(self, spec: ChildSpec, copies: int, *, seed: int = 0, init: Optional[Child] = None):

@@ -1,6 +1,6 @@
 """How much faster are rules trained as a population (one stacked child) than one by one?
 
-Run: ``python benchmarks/bench_population.py [--task mnist1d] [--sizes 1 4 8 16] [--rules 16] [--repeats 2]``
+Run: ``python benchmarks/population_speed.py [--task mnist1d] [--sizes 1 4 8 16] [--rules 16] [--repeats 2]``
 
 Prints, all measured in this one run (best of ``--repeats`` for every timing, the variants
 interleaved so a shared machine's load hits them alike):
@@ -11,7 +11,7 @@ interleaved so a shared machine's load hits them alike):
   the same rules trained one by one, and the ratio;
 - the stacked child's steady-state training FLOP/s at each population size (``adam`` at rates no
   copy diverges on, ``P × K`` copies) against this machine's conv2d peak, as in
-  ``bench_child.py``;
+  ``child_speed.py``;
 - **CUDA**, when available: the same on the GPU, populations of 1, 16, 64, 256 and 1024 rules
   (up to ``--cuda-max``; the paper's rules, then variants of them) against 16 rules one by
   one, with FLOP/s against the GPU's measured conv peak.
@@ -28,7 +28,7 @@ import math
 from typing import Callable
 
 import torch
-from bench_child import best_of, conv_peak  # this folder is on sys.path when the script runs
+from child_speed import best_of, conv_peak  # this folder is on sys.path when the script runs
 
 from optsearch.dsl.library import PAPER_TABLE
 from optsearch.evaluation.tasks import DEFAULT_TASK, get_task

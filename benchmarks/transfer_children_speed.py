@@ -6,7 +6,7 @@ median is printed with its ratio to ``mnist1d / paper``. These are the costs a t
 (``optsearch transfer --task ...`` or ``compare --transfer``) pays per run: multiply by
 ``(learning rates + seeds) × rules``.
 
-    python benchmarks/bench_transfer_children.py [--repeats 3]
+    python benchmarks/transfer_children_speed.py [--repeats 3]
 """
 
 from __future__ import annotations

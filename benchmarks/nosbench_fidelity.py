@@ -1,6 +1,6 @@
 """Fidelity of the bench's surrogate on rules it was not fit on (NAS-Bench-301's checks).
 
-    python benchmarks/bench_fidelity.py [--table evaluation/bench/data/mnist1d] [--folds 5]
+    python benchmarks/nosbench_fidelity.py [--table evaluation/bench/data/mnist1d] [--folds 5]
 
 Over the table's screen-passing rules with at least 3 seeds: K-fold cross-validation by rule
 (the surrogate fit on K-1 folds, scored on the rules of the last), and leave-one-source-out
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from bench_surrogate import noise_ceiling  # noqa: E402 - the sibling script (benchmarks/ is on sys.path)
+from nosbench_surrogate import noise_ceiling  # noqa: E402 - the sibling script (benchmarks/ is on sys.path)
 
 from optsearch.evaluation.bench.model import training_set
 from optsearch.evaluation.bench.surrogate import Surrogate

@@ -6,7 +6,7 @@ deviation of the reward, its mean, and the wall time of one evaluation relative 
 grid, all measured in this one run with the grids interleaved seed by seed (so machine load hits
 every grid alike). One thread, as the evaluator's workers use.
 
-    python benchmarks/bench_lr_grid.py --task mnist1d --seeds 6
+    python benchmarks/lr_grid_noise.py --task mnist1d --seeds 6
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How much a compiled rule costs per step next to hand-written torch code.
 
-    python benchmarks/bench_step.py [--reps 300] [--block 3] [--threads N]
+    python benchmarks/step_speed.py [--reps 300] [--block 3] [--threads N]
 
 About one million float32 parameters in ten tensors on the CPU, with fixed random gradients. Two
 ratios of per-step time, each the median over many interleaved repetitions (the two contenders

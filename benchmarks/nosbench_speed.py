@@ -1,6 +1,6 @@
 """Seconds per proposal on the bench against live, through the ordinary evaluator, in one run.
 
-    python benchmarks/bench_nosbench_speed.py [--searchers random,evolution,gp,reinforce,tpe]
+    python benchmarks/nosbench_speed.py [--searchers random,evolution,gp,reinforce,tpe]
                                               [--bench-budget 500] [--live-budget 40] [--seed 0]
 
 For each searcher, the same search (same searcher, seed and groups) runs twice through

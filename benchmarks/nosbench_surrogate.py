@@ -1,6 +1,6 @@
 """How faithful is the benchmark's surrogate? Held-out fidelity of candidate models on the table.
 
-Run: ``python benchmarks/bench_surrogate.py [--store /work/bench-build/mnist1d.sqlite]
+Run: ``python benchmarks/nosbench_surrogate.py [--store /work/bench-build/mnist1d.sqlite]
 [--cache /tmp/nosbench-features.npz] [--models hgb,knn5,...] [--min-seeds 3]``
 
 Reads the store read-only, keeps the screen-passing rules (any stored status but ``screened``,

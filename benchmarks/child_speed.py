@@ -1,6 +1,6 @@
 """How fast does the child train? FLOP efficiency against this machine's conv peak, and the stacking gain.
 
-Run: ``python benchmarks/bench_child.py [--task digits mnist1d] [--threads 1] [--repeats 3] [--breakdown]``
+Run: ``python benchmarks/child_speed.py [--task digits mnist1d] [--threads 1] [--repeats 3] [--breakdown]``
 
 Prints, all measured in this one run (best of ``--repeats`` for every timing, measurements
 interleaved, so a shared machine's load hits all of them alike):

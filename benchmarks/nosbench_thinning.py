@@ -1,6 +1,6 @@
 """Verdicts that do not depend on the table's coverage: a comparison on thinned tables.
 
-    python benchmarks/bench_thinning.py --reference docs/default-run --out /tmp/thinning \
+    python benchmarks/nosbench_thinning.py --reference docs/default-run --out /tmp/thinning \
         [--subsets 3] [--share 0.8] [--seeds 20] [--budget 200]
 
 Each subset keeps ``--share`` of the table's rules (chosen by a hash of (subset, fingerprint);

@@ -1,6 +1,6 @@
 """The bench against live: a bench study's final incumbents trained live on fresh seeds.
 
-    python benchmarks/bench_live_validation.py --store RUNS.sqlite --out docs/bench/validation \
+    python benchmarks/nosbench_live_validation.py --store RUNS.sqlite --out docs/bench/validation \
         [--seeds 10] [--workers 2] [--runs 8] [--live-store validation.sqlite]
 
 ``RUNS.sqlite`` is the store of a comparison on ``mnist1d-bench`` (``optsearch compare --store``).

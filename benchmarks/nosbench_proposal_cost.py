@@ -1,6 +1,6 @@
 """What a proposal costs on the bench, split between the searcher and the bench, cold and warm.
 
-    python benchmarks/bench_proposal_cost.py [--searchers random,evolution,gp,reinforce,ppo,tpe,recurrent-ppo]
+    python benchmarks/nosbench_proposal_cost.py [--searchers random,evolution,gp,reinforce,ppo,tpe,recurrent-ppo]
                                              [--budget 400] [--seed 0]
 
 For each searcher, on one core (serial backend, one torch thread), through the ordinary

@@ -1,6 +1,6 @@
 """Which held-out truth: the winner's curse at the top of the table, measured on seeds held out.
 
-    python benchmarks/bench_truth.py --store STORE [--table evaluation/bench/data/mnist1d]
+    python benchmarks/nosbench_truth.py --store STORE [--table evaluation/bench/data/mnist1d]
 
 ``STORE`` is a builder's store whose ``top`` stage measured the best rules on seeds 3-9 (seeds
 that no search was served and that did not choose the rules: the table's seeds 0-2 did). Two

@@ -1,11 +1,11 @@
 """What does one proposal cost? The reward's speed figures, all measured in this one run.
 
-Run: ``python benchmarks/bench_reward.py [--task mnist1d] [--proposals 300] [--skip-flops]``
+Run: ``python benchmarks/reward_speed.py [--task mnist1d] [--proposals 300] [--skip-flops]``
 
 Prints:
 
 1. ``flops``: the child training's achieved FLOP/s over this machine's conv2d peak (from
-   ``bench_child.py``; goal >= 0.60);
+   ``child_speed.py``; goal >= 0.60);
 2. ``backends``: evaluations per minute of the ``process`` backend (2 workers) over ``serial``
    on the same batch of distinct rules (goal >= 1.8 on 2 cores);
 3. ``stream``: ``N`` random 3-group proposals through the full evaluator (cache, screen, hurdle)
@@ -104,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.skip_flops:
         sys.path.insert(0, str(Path(__file__).parent))
-        from bench_child import measure
+        from child_speed import measure
 
         measured = measure(args.task, threads=1, repeats=3, steps_arg=None)
         print(f"flops     child training / conv2d peak = {measured['ratio']:.2f} (goal >= 0.60)")
