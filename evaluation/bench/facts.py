@@ -16,7 +16,7 @@ seeds of one study overlap), so the facts are kept by rule text:
 The surrogate's prediction from the features (:class:`Prediction`) depends on the table too; it is
 kept under the table's content hash beside the facts. Remembered facts are exactly what the helper
 would compute (bit for bit: float32 features, float64 predictions), so an answer never depends on
-whether it was remembered (``tests/evaluation/test_bench_facts.py``).
+whether it was remembered (``tests/evaluation/bench/test_bench_facts.py``).
 """
 
 from __future__ import annotations

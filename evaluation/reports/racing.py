@@ -25,7 +25,7 @@ Whatever the dependence between looks (they share seeds) and between rules (they
 chance of *any* false claim — a rule equal to Adam declared better or worse, or a rule declared on
 the wrong side — is at most ``Σ_l Σ_i alpha · w_l / k = alpha``. :func:`simulate_race` measures it
 on synthetic paired differences; ``benchmarks/race_error_rates.py`` prints the table below and
-``tests/evaluation/test_racing.py`` asserts it.
+``tests/evaluation/reports/test_racing.py`` asserts it.
 
 **The spending plan**, chosen by that simulation (5 rules, looks at 5, 10, 15, 20 seeds, paired
 differences with σ = 0.02 — mnist1d's spread of a rule against Adam — correlated 0.5 across rules
@@ -46,7 +46,7 @@ of a single look at the cap (0.91 against 0.94 at δ = 0.02) and still stops cle
 5 or 10 seeds, saving 15 % of the trainings of a leaderboard-like race; ``equal`` and
 ``information`` save a little more and lose more power. Conclusive answers are the point, so
 races use ``late``. Unadjusted 95 % intervals at every look would claim something in 43 % of
-null races (``tests/evaluation/test_racing.py`` checks that this is caught).
+null races (``tests/evaluation/reports/test_racing.py`` checks that this is caught).
 
 The t interval assumes roughly normal per-seed differences; with 5 or more seeds and accuracies
 away from 0 and 1 that holds well (the simulation also runs heavy-tailed t₃ noise).

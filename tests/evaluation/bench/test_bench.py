@@ -93,7 +93,7 @@ def test_a_tabulated_query_returns_the_recorded_row(bench):
         assert (answer.reward, answer.status, answer.test_acc, answer.per_lr, answer.cost) == (
             row.reward, row.status, row.test_acc, row.per_lr, row.cost
         )
-    beyond = bench.query(rule, len(seeds))  # a fresh draw (tests/evaluation/test_bench_truth.py)
+    beyond = bench.query(rule, len(seeds))  # a fresh draw (tests/evaluation/bench/test_bench_truth.py)
     assert beyond.source == "table-draw" and beyond.table_seed is None
     expected = bench.expected(rule)
     assert expected.source == "table" and expected.seeds == len(by_seed)
