@@ -279,7 +279,8 @@ class Bench:
                 self._resolved[text] = self._from_facts(text)
 
     def _from_facts(self, text: str) -> Optional[Resolved]:
-        """The resolution of a rule outside the table text from its remembered facts (None: not all known)."""
+        """The resolution of a rule whose text the table does not record, from its remembered facts
+        (None while they are not all known)."""
         facts = self.facts.facts.get(text)
         if facts is None:
             return None
