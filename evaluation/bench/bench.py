@@ -403,6 +403,7 @@ def _facts_portably(folder: str, exprs: Sequence[Expr], known: dict[str, RuleFac
     config = bench.rule_config
     facts: dict[str, RuleFacts] = {}
     errors: dict[str, str] = {}
+    predicting: list[str] = []  # the texts that passed the screen outside the table
     for expr in exprs:
         text = str(expr)
         found = known.get(text)
@@ -413,13 +414,15 @@ def _facts_portably(folder: str, exprs: Sequence[Expr], known: dict[str, RuleFac
             continue
         if bench.aliases.get(portable, portable) in bench.table.rows:
             facts[text] = found or RuleFacts(portable, None)
-        elif found is not None and found.passed is not None:
+            continue
+        if found is not None and found.passed is not None:
             facts[text] = found
         elif screen_rule(expr, rule_config=config).passed:
             facts[text] = RuleFacts(portable, True, features_here([expr], config)[0])
         else:
             facts[text] = RuleFacts(portable, False)
-    predicting = [t for t, f in facts.items() if f.passed and bench.aliases.get(f.fingerprint, f.fingerprint) not in bench.table.rows]
+        if facts[text].passed:
+            predicting.append(text)
     rows = np.stack([facts[t].features for t in predicting]) if predicting else None
     predictions = dict(zip(predicting, bench.predict(rows))) if predicting else {}
     return facts, predictions, errors

@@ -83,6 +83,11 @@ def _passed(code: Optional[int]) -> Optional[bool]:
     return None if code is None or code < 0 else bool(code)
 
 
+def _from_row(fp: str, passed: Optional[int], blob: Optional[bytes]) -> RuleFacts:
+    """The facts of one row of the machine cache's ``facts`` table."""
+    return RuleFacts(fp, _passed(passed), np.frombuffer(blob, dtype=np.float32).copy() if blob is not None else None)
+
+
 def cache_path() -> Optional[Path]:
     """The machine's facts cache: ``$OPTSEARCH_CACHE/bench-facts.sqlite`` (``off``: None)."""
     root = os.environ.get("OPTSEARCH_CACHE", "")
@@ -158,8 +163,7 @@ class FactsCache:
                 for text, fp, passed, blob in db.execute(
                     f"SELECT rule, fingerprint, passed, features FROM facts WHERE version = ? AND rule IN ({marks})", [self.version, *part]
                 ):
-                    features = np.frombuffer(blob, dtype=np.float32).copy() if blob is not None else None
-                    self.facts.setdefault(text, RuleFacts(fp, _passed(passed), features))
+                    self.facts.setdefault(text, _from_row(fp, passed, blob))
                 for text, *prediction in db.execute(
                     "SELECT rule, reward, test_acc, reward_std FROM predictions"
                     f" WHERE version = ? AND table_sha256 = ? AND rule IN ({marks})",
@@ -224,10 +228,7 @@ def cached_facts(path: Path, version: str) -> dict[str, RuleFacts]:
             rows = db.execute("SELECT rule, fingerprint, passed, features FROM facts WHERE version = ?", (version,)).fetchall()
     except sqlite3.Error:
         return {}
-    return {
-        text: RuleFacts(fp, _passed(passed), np.frombuffer(blob, dtype=np.float32).copy() if blob is not None else None)
-        for text, fp, passed, blob in rows
-    }
+    return {text: _from_row(fp, passed, blob) for text, fp, passed, blob in rows}
 
 
 def _bench_as_written(folder: Union[str, Path]):

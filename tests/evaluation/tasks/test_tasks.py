@@ -221,12 +221,18 @@ def test_safe_extract_refuses_path_traversal(tmp_path):
     assert not (tmp_path / "escape").exists()
 
 
-def test_download_checks_md5_and_extracts(tmp_path):
+def _fake_cifar_archive(tmp_path) -> Path:
+    """A tarball of a fake CIFAR-10 folder, as the real download is laid out."""
     source = tmp_path / "source"
     _write_fake_cifar(source)
     archive = tmp_path / "cifar.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(source / cifar.FOLDER, arcname=cifar.FOLDER)
+    return archive
+
+
+def test_download_checks_md5_and_extracts(tmp_path):
+    archive = _fake_cifar_archive(tmp_path)
     digest = hashlib.md5(archive.read_bytes()).hexdigest()
     with pytest.raises(OSError, match="md5"):
         cifar.download_cifar10(tmp_path / "bad", url=archive.as_uri(), md5="0" * 32)
@@ -272,11 +278,7 @@ class _Archive(BaseHTTPRequestHandler):
 @pytest.fixture()
 def archive_server(tmp_path):
     """``(base URL on 127.0.0.1, md5 of the archive)`` of a server of a fake CIFAR-10 tarball."""
-    source = tmp_path / "source"
-    _write_fake_cifar(source)
-    archive = tmp_path / "cifar.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(source / cifar.FOLDER, arcname=cifar.FOLDER)
+    archive = _fake_cifar_archive(tmp_path)
     handler = type("Handler", (_Archive,), {"archive": archive.read_bytes(), "release": threading.Event()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
