@@ -31,8 +31,9 @@ from scipy import stats as st
 from optsearch.evaluation.bench.bench import load_bench
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
-from optsearch.evaluation.reports.heldout import HeldoutScores, evaluate_heldout, final_incumbent, heldout_config
-from optsearch.evaluation.reports.stats import iqm
+from optsearch.evaluation.experiments.heldout import evaluate_heldout, heldout_config
+from optsearch.evaluation.statistics.incumbents import HeldoutScores, final_incumbent
+from optsearch.evaluation.statistics.stats import iqm
 from optsearch.evaluation.store import open_store
 
 FRESH_SEED_BASE = 3_000_000

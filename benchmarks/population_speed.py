@@ -32,7 +32,7 @@ from child_speed import best_of, conv_peak  # this folder is on sys.path when th
 
 from optsearch.dsl.library import PAPER_TABLE
 from optsearch.evaluation.tasks import DEFAULT_TASK, get_task
-from optsearch.evaluation.training import torch_threads, train_population
+from optsearch.evaluation.training import torch_threads, train_rules
 from optsearch.evaluation.training.child import child_spec
 
 
@@ -61,7 +61,7 @@ def compare_sizes(task, rules: list[str], sizes: list[int], device: torch.device
         def run() -> None:
             results = []
             for start in range(0, len(todo), size):
-                results += train_population(todo[start : start + size], task, seed=0, num_threads=threads, device=device)
+                results += train_rules(todo[start : start + size], task, seed=0, num_threads=threads, device=device)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             last[label] = results
@@ -88,7 +88,7 @@ def steady_flops(task, sizes: list[int], device: torch.device, repeats: int, thr
 
     def train(size: int, n_steps: int) -> Callable[[], object]:
         def run() -> None:
-            train_population(
+            train_rules(
                 ["adam"] * size, task, lrs=lrs, steps=n_steps, halving=(), num_threads=threads, device=device
             )
             if device.type == "cuda":

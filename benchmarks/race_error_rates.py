@@ -1,6 +1,6 @@
 """The racing procedure's error rate, power and seeds by alpha-spending plan, on synthetic data.
 
-Chooses :data:`optsearch.evaluation.reports.racing.SPENDING`. Null data: five rules equal to Adam
+Chooses :data:`optsearch.evaluation.statistics.racing.SPENDING`. Null data: five rules equal to Adam
 (paired differences with mean 0); power: one rule at δ (four at 0); a mixed case like a real
 leaderboard (+0.03, +0.02, −0.02, +0.01, 0). Paired differences have spread σ = 0.02 (mnist1d's
 seed-to-seed spread of a rule against Adam) and are correlated 0.5 across rules through Adam.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from optsearch.evaluation.reports.racing import SPENDING_PLANS, RacePlan, simulate_race
+from optsearch.evaluation.statistics.racing import SPENDING_PLANS, RacePlan, simulate_race
 
 NULL = (0.0,) * 5
 MIXED = (0.03, 0.02, -0.02, 0.01, 0.0)

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from optsearch.evaluation.reports.transfer_config import TransferConfig
+from optsearch.evaluation.experiments.transfer.config import TransferConfig
 from optsearch.evaluation.tasks import get_task
 from optsearch.evaluation.training.models import build_model, count_parameters
 from optsearch.evaluation.training.single import train_run

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from optsearch.evaluation.reports.racing import t_intervals
+from optsearch.evaluation.statistics.racing import t_intervals
 
 #: Tuning seeds: far from the study's search seeds (0-29) and from every held-out seed base.
 TUNE_SEED_BASE = 7_000
@@ -86,7 +86,7 @@ def run_setting(searcher: str, options: dict, settings: dict, seed: int, budget:
 
     from optsearch.evaluation import EvalConfig, Evaluator
     from optsearch.bench import load_bench
-    from optsearch.evaluation.reports.heldout import final_incumbent
+    from optsearch.evaluation.statistics.incumbents import final_incumbent
     from optsearch.searchers.registry import run_named_search
 
     torch.set_num_threads(1)

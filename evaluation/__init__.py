@@ -1,5 +1,7 @@
 """The reward and everything around it: tasks, the child network, the trainer, the screen, the
-shared evaluator with its cache, the durable results store, the workers, and the reports."""
+shared evaluator with its cache, the durable results store and the workers; the statistics and the
+comparison report over results (:mod:`.statistics`, :mod:`.reports`); and the experiments that train
+beyond the search (:mod:`.experiments`: held-out, race, transfer, funnel)."""
 
 from .config import EvalConfig
 from .evaluator import Evaluator

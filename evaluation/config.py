@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Optional
 
 from optsearch.dsl import RuleConfig
 
 from .tasks import DEFAULT_TASK, TaskDefaults
+from .training.protocol import TrainingProtocol
 
 FLOOR_REWARD = 0.0
 
@@ -17,6 +18,16 @@ FLOOR_REWARD = 0.0
 #: invariant to the number of stacked copies (population training); results of version 1
 #: differ at the rounding level, so they are not served as version 2's.
 TRAINER_VERSION = 2
+
+
+#: The settings every hash has covered since the first stores were written. A setting added after
+#: them is left out of the hash while it has its default, so that adding one keeps every cache key
+#: and the bench table's config (a new setting is one field here, one on the trainer's
+#: :class:`~.training.protocol.TrainingProtocol`, and its command-line flag).
+_HASHED_ALWAYS = frozenset({
+    "task", "steps", "batch_size", "lrs", "halving", "screen", "hurdle", "hurdle_fraction", "hurdle_threshold",
+    "divergence_factor", "time_limit_s", "rule_config", "population_size", "device",
+})
 
 
 @dataclass(frozen=True)
@@ -40,11 +51,13 @@ class EvalConfig:
       calibrated limit when ``None``). It does not enter the cache key: it changes whether a
       result is obtained, not what it is (and a timeout is never served from the cache).
     - ``population_size``: how many rules one worker trains together as one stacked child
-      (:func:`~.training.train_population`); ``None`` lets the evaluator choose from the device
-      (:func:`~.populations.default_population_size`), ``1`` trains one rule at a time. Not in
+      (:func:`~.training.train_rules`); ``None`` lets the evaluator choose from the device
+      (:func:`~.grouping.default_population_size`), ``1`` trains one rule at a time. Not in
       the cache key: a rule's result is the same alone or in a population.
     - ``device``: where children train, ``"cpu"`` or ``"cuda[:N]"`` (``None``: CUDA when this
       machine has it). In the cache key unless it is the CPU (a GPU's kernels round differently).
+
+    The trainer receives the training settings as one record, :meth:`training_protocol`.
     """
 
     task: str = DEFAULT_TASK
@@ -63,32 +76,47 @@ class EvalConfig:
     device: Optional[str] = None
 
     def with_task_defaults(self, defaults: "TaskDefaults") -> "EvalConfig":
-        """This config with every ``None`` replaced by the task's default."""
-        return replace(
-            self,
-            steps=self.steps if self.steps is not None else defaults.steps,
-            batch_size=self.batch_size if self.batch_size is not None else defaults.batch_size,
-            lrs=tuple(self.lrs) if self.lrs is not None else tuple(defaults.lrs),
-            halving=_rungs(self.halving if self.halving is not None else defaults.halving),
-            hurdle_threshold=(
-                self.hurdle_threshold if self.hurdle_threshold is not None else defaults.hurdle_threshold
-            ),
-            time_limit_s=self.time_limit_s if self.time_limit_s is not None else defaults.time_limit_s,
-            divergence_factor=(
-                self.divergence_factor if self.divergence_factor is not None else defaults.divergence_factor
-            ),
-        )
+        """This config with every ``None`` replaced by the task's default (each field of
+        :class:`~.tasks.TaskDefaults` is the field of the same name here)."""
+        resolved = {f.name: getattr(self, f.name) for f in fields(defaults)}
+        resolved = {name: getattr(defaults, name) if value is None else value for name, value in resolved.items()}
+        resolved["lrs"], resolved["halving"] = tuple(resolved["lrs"]), _rungs(resolved["halving"])
+        return replace(self, **resolved)
+
+    def training_protocol(self, defaults: Optional["TaskDefaults"] = None) -> TrainingProtocol:
+        """What the trainer runs for one evaluation under this config, as one record.
+
+        The config must be resolved (:meth:`with_task_defaults`, as the evaluator's is), or
+        ``defaults`` given to resolve it. Every field of
+        :class:`~.training.protocol.TrainingProtocol` takes this config's field of the same name
+        (unless that is absent or ``None``: then the protocol's default), except ``hurdle``
+        (``(hurdle_steps, hurdle_threshold)`` when the hurdle is on) and ``halving`` (in steps).
+        """
+        config = self if defaults is None else self.with_task_defaults(defaults)
+        unresolved = [f.name for f in fields(TaskDefaults) if getattr(config, f.name) is None]
+        if unresolved:
+            raise ValueError(f"the config is not resolved ({', '.join(unresolved)}): give the task's defaults")
+        settings = {
+            f.name: getattr(config, f.name)
+            for f in fields(TrainingProtocol)
+            if f.name not in _HELD_OTHERWISE and getattr(config, f.name, None) is not None
+        }
+        hurdle = (config.hurdle_steps, config.hurdle_threshold) if config.hurdle else None
+        return TrainingProtocol(**settings, hurdle=hurdle, halving=config.halving_steps)
 
     def config_hash(self) -> str:
         """A short hash of everything that can change a reward (not the time limit, nor the
         population size; the device only when it is not the CPU; the trainer's version)."""
-        fields = asdict(self)
+        hashed = asdict(self)
         for name in ("time_limit_s", "population_size"):
-            fields.pop(name)
-        if fields["device"] in (None, "cpu"):
-            fields.pop("device")
-        fields["trainer"] = TRAINER_VERSION
-        text = json.dumps(fields, sort_keys=True, default=str)
+            hashed.pop(name)
+        for item in fields(self):  # a later setting at its default keeps the hashes made before it
+            if item.name not in _HASHED_ALWAYS and getattr(self, item.name) == item.default:
+                hashed.pop(item.name)
+        if hashed["device"] in (None, "cpu"):
+            hashed.pop("device")
+        hashed["trainer"] = TRAINER_VERSION
+        text = json.dumps(hashed, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
@@ -112,6 +140,11 @@ class EvalConfig:
                 total += alive * (step - done)
                 alive, done = min(alive, keep), step
         return total + alive * (self.steps - done)
+
+
+#: Fields of :class:`TrainingProtocol` that this config names alike but holds otherwise: ``hurdle``
+#: is on or off here (its step a fraction, ``hurdle_fraction``), ``halving`` in fractions of the steps.
+_HELD_OTHERWISE = frozenset({"hurdle", "halving"})
 
 
 def _rungs(halving) -> tuple[tuple[float, int], ...]:

@@ -9,7 +9,7 @@
 3. the screen resolves rules that cannot decrease a quadratic (status ``screened``);
 4. the rest go to the task's **reward source** in one call (:mod:`.rewards`): live training on
    the executor's workers (``serial``, ``process`` or ``ray``), grouped into populations (several
-   rules as one stacked child per worker, :mod:`.populations`; a rule's result is the same as
+   rules as one stacked child per worker, :mod:`.grouping`; a rule's result is the same as
    alone), with the early hurdle; or a bench's answers. Each result is written to the store the
    moment it is final, so an interrupted search loses nothing.
 
@@ -30,7 +30,7 @@ from optsearch.dsl import Expr, canonical
 
 from .config import FLOOR_REWARD, EvalConfig
 from .executor import DEFAULT_BACKEND, Executor, make_executor
-from .populations import resolve_population_size
+from .grouping import resolve_population_size
 from .records import ERROR, SCREENED, EvalResult, Outcome, Proposal
 from .rewards import RewardSource
 from .screen import SCREEN_COST
@@ -69,7 +69,7 @@ class Evaluator:
         if not info.trains and isinstance(backend, str):
             backend, workers, address = "serial", None, None  # answers in this process need no workers
         assert self.config.device is not None
-        #: Rules trained together as one stacked child per worker (see :mod:`.populations`).
+        #: Rules trained together as one stacked child per worker (see :mod:`.grouping`).
         self.population_size = resolve_population_size(self.config.population_size, self.config.device)
         self.data_dir = data_dir
         self.store: Store = open_store(store)

@@ -1,5 +1,5 @@
-"""The unit of work a worker runs: train a population of rules (one or more) as one stacked
-child on one task (:class:`PopulationJob`), hurdle and halving included.
+"""The unit of work a worker runs: train a group of rules (one or more) as one stacked child on
+one task (:class:`TrainingJob`), by the config's training protocol, hurdle and halving included.
 
 Top-level and picklable, so the ``process`` (spawn) and ``ray`` backends can import it. Tasks
 are loaded once per worker process, moved to the training device once, and kept.
@@ -19,8 +19,8 @@ from .records import DIVERGED, ERROR, HURDLE, NAN, OK, TIMEOUT, LRResult, Outcom
 
 
 @dataclass(frozen=True)
-class PopulationJob:
-    """Train the ``rules`` (texts) together as one population, with the resolved ``config`` and ``seed``."""
+class TrainingJob:
+    """Train the ``rules`` (texts) together as one stacked child, with the resolved ``config`` and ``seed``."""
 
     rules: tuple[str, ...]
     config: EvalConfig
@@ -69,31 +69,19 @@ def _outcome(per_lr: tuple[LRResult, ...], config: EvalConfig, wall_s: float) ->
 
 
 def _train(rules: tuple[str, ...], config: EvalConfig, seed: int, data_dir: Optional[str]) -> list:
-    from .training import train_population
+    from .training import train_rules
 
     device = config.device or "cpu"
-    return train_population(
-        [parse(rule) for rule in rules],
-        _load_task(config.task, data_dir, device),
-        lrs=config.lrs,
-        steps=config.steps,
-        batch_size=config.batch_size,
-        seed=seed,
-        time_limit_s=config.time_limit_s,
-        rule_config=config.rule_config,
-        divergence_factor=config.divergence_factor,
-        hurdle=(config.hurdle_steps, config.hurdle_threshold) if config.hurdle else None,
-        halving=config.halving_steps,
-        device=device,
-    )
+    exprs = [parse(rule) for rule in rules]
+    return train_rules(exprs, _load_task(config.task, data_dir, device), config.training_protocol(), seed=seed, device=device)
 
 
-def run_population_job(job: PopulationJob) -> list[Outcome]:
-    """Train the rules as one population; one outcome per rule, each what the rule gets alone.
+def run_training_job(job: TrainingJob) -> list[Outcome]:
+    """Train the job's rules as one stacked child; one outcome per rule, each what the rule gets alone.
 
     A rule that raises gets the outcome the executor gives a job that raises (``error``, the
     floor, ``"error: RuleFailure: ..."``: :func:`failure_outcome`), and the others are unaffected. Each rule's ``wall_s`` is the
-    population's wall time divided by its size.
+    job's wall time divided by its number of rules.
     """
     from .training import RuleFailure
 

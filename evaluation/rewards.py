@@ -8,7 +8,7 @@ as HPOBench's ``objective_function(config, fidelity, rng)``::
 Two kinds answer it:
 
 - :class:`LiveTraining` trains the rules on the task, on the executor's workers, in populations
-  (several rules as one stacked child, :mod:`.populations`);
+  (several rules as one stacked child, grouped by :mod:`.grouping`);
 - :class:`BenchAnswers` answers from a bench's table and surrogate (:mod:`.bench`), in this
   process, in the protocol the config names (the search protocol, or held-out full training).
 
@@ -29,8 +29,8 @@ from optsearch.dsl import Expr, fingerprint
 
 from .config import EvalConfig
 from .executor import Executor
-from .jobs import PopulationJob, failure_outcome, run_population_job
-from .populations import populations
+from .grouping import group_rules
+from .jobs import TrainingJob, failure_outcome, run_training_job
 from .records import Outcome
 from .screen import screen_rule
 
@@ -88,11 +88,11 @@ class LiveTraining:
 
     def objective(self, exprs: Sequence[Expr], fingerprints: Sequence[str], seed: int, finish: Finish) -> None:
         rules = [str(e) for e in exprs]
-        groups = populations(len(rules), self.population_size, self.executor.workers)
+        groups = group_rules(len(rules), self.population_size, self.executor.workers)
         while groups:
-            jobs = [PopulationJob(tuple(rules[i] for i in group), self.config, seed, self.data_dir) for group in groups]
+            jobs = [TrainingJob(tuple(rules[i] for i in group), self.config, seed, self.data_dir) for group in groups]
             alone: list[list[int]] = []
-            for number, finished in self.executor.run(run_population_job, jobs):
+            for number, finished in self.executor.run(run_training_job, jobs):
                 group = groups[number]
                 if finished.ok:
                     for index, outcome in zip(group, finished.value):

@@ -39,19 +39,14 @@ def _screen_task():
 
 def screen_rule(expr: Expr, *, seed: int = 0, rule_config: RuleConfig = RuleConfig()) -> ScreenVerdict:
     """Run the screen on ``expr``; never raises for a pathological rule (it just fails)."""
-    from .training import RuleFailure, train_rule
+    from .training import RuleFailure, TrainingProtocol, train_rule
 
+    task = _screen_task()
+    protocol = TrainingProtocol.for_task(
+        task.defaults, lrs=SCREEN_LRS, steps=SCREEN_STEPS, batch_size=1, time_limit_s=30.0, rule_config=rule_config
+    )
     try:
-        per_lr = train_rule(
-            expr,
-            _screen_task(),
-            lrs=SCREEN_LRS,
-            steps=SCREEN_STEPS,
-            batch_size=1,
-            seed=seed,
-            time_limit_s=30.0,
-            rule_config=rule_config,
-        )
+        per_lr = train_rule(expr, task, protocol, seed=seed)
     except RuleFailure:
         return ScreenVerdict(False, 0.0)
     best = max((r.val_acc for r in per_lr), default=0.0)

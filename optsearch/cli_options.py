@@ -9,7 +9,9 @@
   :func:`searcher_options` (``--option key=value``).
 - :func:`with_overrides`: a config's defaults merged with the options the user gave.
 - :func:`add_backend_options`: ``--backend``/``--workers`` (and ``--address``) for a command;
-  :func:`add_training_options`: ``--population-size`` and ``--device``.
+  :func:`add_training_options`: ``--population-size`` and ``--device``;
+  :func:`add_protocol_options`: the training protocol's settings (``--lrs``, ``--steps``), read
+  back for :func:`eval_config` by :func:`protocol_settings`.
 
 Nothing here imports SB3, Ray, matplotlib, scikit-learn or SciPy: ``optsearch list`` starts fast.
 """
@@ -99,8 +101,8 @@ def budget_list(text: str) -> tuple[int, ...]:
 def transfer_entries(text: str) -> str:
     """An argparse type: ``TASK[:MODEL],...`` entries of a transfer suite, checked for form and names
     (a task with data, a model that fits it); the text itself is kept ("" for none)."""
-    from optsearch.evaluation.reports.transfer_config import TransferConfig
-    from optsearch.evaluation.reports.transfer_suite import parse_task_entries
+    from optsearch.evaluation.experiments.transfer.config import TransferConfig
+    from optsearch.evaluation.experiments.transfer.suite import parse_task_entries
 
     if not text.strip():
         return ""
@@ -127,6 +129,15 @@ def learning_rates(text: str) -> tuple[float, ...]:
 
 LRS_HELP = "comma-separated learning-rate grid (default: the task's, half-decades 1e-4 … 1 with halving)"
 
+#: The training protocol's settings that the evaluating commands (``search``, ``eval``, ``confirm``,
+#: ``compare``) take as options, by the :class:`~optsearch.evaluation.config.EvalConfig` field each
+#: sets (its ``dest``; not given: ``None``, the task's default): the flag, its argparse type, its
+#: help. One entry here makes a training setting an option of all four commands.
+PROTOCOL_OPTIONS: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "lrs": ("--lrs", learning_rates, LRS_HELP),
+    "steps": ("--steps", positive_int, "optimizer steps per child"),
+}
+
 
 def add_backend_options(parser: argparse.ArgumentParser, default: str, *, address: bool = False) -> None:
     """``--backend`` (``default`` when not given), ``--workers`` and, with ``address``, ``--address``."""
@@ -134,6 +145,17 @@ def add_backend_options(parser: argparse.ArgumentParser, default: str, *, addres
     parser.add_argument("--workers", type=positive_int, default=None)
     if address:
         parser.add_argument("--address", default=None, help="Ray cluster address (with --backend ray)")
+
+
+def add_protocol_options(parser: argparse.ArgumentParser) -> None:
+    """The options of :data:`PROTOCOL_OPTIONS` (``--lrs``, ``--steps``), each ``None`` unless given."""
+    for dest, (flag, kind, text) in PROTOCOL_OPTIONS.items():
+        parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+
+
+def protocol_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The training protocol's settings in ``args``, by config field (``None``: not given)."""
+    return {dest: getattr(args, dest, None) for dest in PROTOCOL_OPTIONS}
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -178,15 +200,15 @@ def existing_store(path: str) -> str:
 
 def eval_config(
     task: Optional[str],
-    steps: Optional[int],
     *,
     screen: bool,
     hurdle: bool,
-    lrs: Optional[tuple[float, ...]] = None,
     population_size: Optional[int] = None,
     device: Optional[str] = None,
+    **protocol: Any,
 ):
     """The :class:`~optsearch.evaluation.config.EvalConfig` of ``task`` (the default task when None);
+    ``protocol``: its training settings by field (:func:`protocol_settings`; ``None``: the task's);
     ``device`` is checked against this machine (``None``: CUDA when available). An unknown task, or
     one the search cannot train on (a language task), is a :class:`UsageError`."""
     from optsearch.evaluation.config import EvalConfig
@@ -205,9 +227,7 @@ def eval_config(
         device = device_name(device)
     except ValueError as error:
         raise UsageError(f"--device: {error}") from None
-    return EvalConfig(
-        task=task, steps=steps, lrs=lrs, screen=screen, hurdle=hurdle, population_size=population_size, device=device
-    )
+    return EvalConfig(task=task, screen=screen, hurdle=hurdle, population_size=population_size, device=device, **protocol)
 
 
 def _searchers() -> Any:

@@ -123,7 +123,7 @@ class Experiment:
 
     path: Path
     settings: Mapping[str, Any]
-    searchers: Optional[tuple[Any, ...]]  # of optsearch.searchers.compare.Arm
+    searchers: Optional[tuple[Any, ...]]  # of optsearch.searchers.studies.compare.Arm
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -156,8 +156,8 @@ def _setting(path: Path, name: str, value: Any) -> Any:
 
 
 def _arm(path: Path, number: int, entry: Any):
-    """The ``number``-th ``[[searchers]]`` entry as a checked :class:`~optsearch.searchers.compare.Arm`."""
-    from optsearch.searchers.compare import Arm, check_label
+    """The ``number``-th ``[[searchers]]`` entry as a checked :class:`~optsearch.searchers.studies.compare.Arm`."""
+    from optsearch.searchers.studies.compare import Arm, check_label
     from optsearch.searchers.options import check_options
     from optsearch.searchers.registry import resolve_searcher
 

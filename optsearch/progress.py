@@ -2,12 +2,12 @@
 
 The library reports how far it is through plain callbacks and knows nothing of terminals (the
 subpackages never import the package root): ``progress(done, total)`` for one phase
-(:func:`~optsearch.evaluation.reports.heldout.evaluate_heldout`,
-:func:`~optsearch.evaluation.reports.race_report.race_rules`,
-:func:`~optsearch.evaluation.reports.funnel.transfer_found`,
-:func:`~optsearch.evaluation.reports.transfer_runner.run_suite`), and
+(:func:`~optsearch.evaluation.experiments.heldout.evaluate_heldout`,
+:func:`~optsearch.evaluation.experiments.race.race_rules`,
+:func:`~optsearch.evaluation.experiments.funnel.transfer_found`,
+:func:`~optsearch.evaluation.experiments.transfer.runner.run_suite`), and
 ``phases(phase, done, total)`` for a command of several
-(:func:`~optsearch.searchers.compare.run_comparison`). They are called in the parent process
+(:func:`~optsearch.searchers.studies.compare.run_comparison`). They are called in the parent process
 only: work in worker processes or on Ray is counted as the parent receives it.
 
 :class:`Bars` draws them with rich, one bar per phase, and erases them when the command ends. It

@@ -38,7 +38,8 @@ from optsearch.evaluation.evaluator import Evaluator
 from optsearch.evaluation.records import EvalResult
 from optsearch.evaluation.store import SQLiteStore
 from optsearch.searchers.base import Searcher
-from optsearch.searchers.driver import SearchOutcome, run_search
+from optsearch.searchers.driver import run_search
+from optsearch.searchers.lifecycle import SearchOutcome
 from optsearch.searchers.registry import SearcherEntry, resolve_searcher, run_named_search
 from optsearch.searchers.registry_entries import SEARCHERS
 

@@ -15,7 +15,8 @@ import importlib
 from typing import Any
 
 from .base import Searcher
-from .driver import SearchOutcome, run_search
+from .driver import run_search
+from .lifecycle import SearchOutcome
 from .registry import SearcherEntry, register_searcher, resolve_searcher, run_named_search
 
 _LAZY = {

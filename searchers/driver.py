@@ -5,55 +5,23 @@ searcher asked for. After every batch the searcher's state and the number of pro
 checkpointed in the results store, and every proposal is stored with its index in the run, so a
 search killed at any moment and started again with the same store, searcher, seed and run id
 continues where it was: proposals already evaluated (even those of the interrupted batch) are
-replayed from the store by index, never trained again nor recorded twice.
+replayed from the store by index, never trained again nor recorded twice. The run's lease, store
+records and checkpoint are those of :class:`~.lifecycle.SearchRun`; this module only asks and tells.
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-import torch
-
 from optsearch.dsl import Expr, parse, resolve_rule, to_tokens
-from optsearch.evaluation.lease import run_lease
 from optsearch.evaluation.interfaces import RewardSource
 from optsearch.evaluation.records import EvalResult
-from optsearch.evaluation.store import Store
 
 from .base import Searcher
+from .lifecycle import SearchOutcome, SearchRun
 
+#: The name of the searcher's checkpoint in the store: ``{"state": searcher.state_dict(), "told": n}``.
 CHECKPOINT = "searcher"
-
-
-@dataclass(frozen=True)
-class SearchOutcome:
-    """Every proposal's result in order, and the best one."""
-
-    run_id: str
-    searcher: str
-    seed: int
-    results: tuple[EvalResult, ...]
-
-    @property
-    def best(self) -> Optional[EvalResult]:
-        return max(self.results, key=lambda r: r.reward, default=None)
-
-
-def default_run_id(searcher: str, seed: int, task: str) -> str:
-    """Runs are named by what they are, so running the same command again resumes."""
-    return f"{searcher}-{task}-seed{seed}"
-
-
-def save_state(state: dict) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
-def load_state(blob: bytes) -> dict:
-    return torch.load(io.BytesIO(blob), weights_only=True)
 
 
 def _tokens_for(expr: Expr, groups: int) -> Optional[tuple[str, ...]]:
@@ -61,11 +29,6 @@ def _tokens_for(expr: Expr, groups: int) -> Optional[tuple[str, ...]]:
         return tuple(to_tokens(expr, groups))
     except ValueError:
         return None
-
-
-def stored_proposals(store: Store, run_id: str, budget: int) -> dict[int, EvalResult]:
-    """The run's stored results below ``budget``, by proposal index."""
-    return {r.index: r for r in store.results(run_id=run_id) if r.index is not None and r.index < budget}
 
 
 def run_search(
@@ -88,39 +51,39 @@ def run_search(
     ``seed_rules`` (rule text or named rules) are evaluated first and told to the searcher; they
     count towards the budget. ``progress(done, results)`` is called after every batch. The run is
     written under its lease (:mod:`optsearch.evaluation.lease`): another process on the same run
-    waits ``lease_wait_s`` and then fails with ``RunLeased``.
+    waits ``lease_wait_s`` and then fails with ``RunLeased``. The lease, the store's run record and
+    the checkpoint are the run's :class:`~.lifecycle.SearchRun`'s.
 
     Resuming: proposal ``i`` of the run is stored with index ``i``. The searcher restarts from its
-    last checkpoint (taken after a whole batch was told) and asks again; every proposal whose index
-    already has a result is answered from the store, so a half-finished batch is completed, never
-    recorded twice.
+    last checkpoint (taken after a whole batch was told), when every proposal it had been told is
+    stored, and asks again; every proposal whose index already has a result is answered from the
+    store, so a half-finished batch is completed, never recorded twice.
     """
-    if budget < 1:
-        raise ValueError(f"budget must be at least 1, got {budget}")
-    seed = searcher.seed
     name = label if label is not None else searcher.name
-    run_id = run_id or default_run_id(name, seed, evaluator.task)
-    store = evaluator.store
+    run = SearchRun(
+        evaluator,
+        label=name,
+        seed=searcher.seed,
+        budget=budget,
+        config={"groups": searcher.groups},
+        checkpoint=CHECKPOINT,
+        run_id=run_id,
+        lease_wait_s=lease_wait_s,
+    )
     seeds = [resolve_rule(text) for text in seed_rules]
-    with run_lease(store, run_id, wait_s=lease_wait_s):
-        store.start_run(run_id, name, seed, evaluator.task, budget, {"groups": searcher.groups})
-        recorded = stored_proposals(store, run_id, budget)
-        blob = store.load_checkpoint(run_id, CHECKPOINT)
-        checkpoint = load_state(blob) if blob is not None else None
-        told = 0
-        # A checkpoint is used only when every proposal it has seen is stored (a store of an
-        # older version may lack some); otherwise the searcher starts again from its seed and
-        # the stored proposals are replayed by index.
-        if checkpoint is not None and all(i in recorded for i in range(min(int(checkpoint["told"]), budget))):
+    with run:
+        history: list[EvalResult] = []
+        checkpoint = run.load_checkpoint()
+        # Without every proposal the checkpoint has seen, the searcher starts again from its seed.
+        if checkpoint is not None and (told := run.stored_through(checkpoint["told"])) is not None:
             searcher.load_state_dict(checkpoint["state"])
-            told = min(int(checkpoint["told"]), budget)
-        history = [recorded[i] for i in range(told)]
+            history = told
         while len(history) < budget:
             start = len(history)
             n = min(batch_size, budget - start)
             exprs = seeds[start : start + n] if start < len(seeds) else searcher.ask(n)
             indices = list(range(start, start + len(exprs)))
-            results: list[Optional[EvalResult]] = [recorded.get(i) for i in indices]
+            results: list[Optional[EvalResult]] = [run.stored.get(i) for i in indices]
             for k, result in enumerate(results):
                 if result is not None and result.rule != str(exprs[k]):
                     exprs[k] = parse(result.rule)  # a searcher that is not deterministic: tell what was stored
@@ -128,9 +91,9 @@ def run_search(
             if fresh:
                 evaluated = evaluator.evaluate(
                     [exprs[k] for k in fresh],
-                    seed=seed,
+                    seed=run.seed,
                     searcher=name,
-                    run_id=run_id,
+                    run_id=run.run_id,
                     tokens=[_tokens_for(exprs[k], searcher.groups) for k in fresh],
                     indices=[indices[k] for k in fresh],
                 )
@@ -138,8 +101,7 @@ def run_search(
                     results[k] = result
             searcher.tell(exprs, results)  # type: ignore[arg-type]
             history.extend(results)  # type: ignore[arg-type]
-            store.save_checkpoint(run_id, CHECKPOINT, save_state({"state": searcher.state_dict(), "told": len(history)}))
+            run.save_checkpoint({"state": searcher.state_dict(), "told": len(history)})
             if progress is not None:
                 progress(len(history), history)
-        store.finish_run(run_id)
-    return SearchOutcome(run_id, name, seed, tuple(history))
+    return run.outcome(history)

@@ -2,7 +2,7 @@
 
 Ask/tell searchers run through :func:`~.driver.run_search`; push-style agents (Stable-Baselines3)
 register a runner of their own that drives the environment with ``model.learn`` and stops at the
-same budget. Either way the result is a :class:`~.driver.SearchOutcome` and every proposal is in
+same budget. Either way the result is a :class:`~.lifecycle.SearchOutcome` and every proposal is in
 the evaluator's store.
 
 A searcher is named by a *spec*, resolved in one place (:func:`resolve_searcher`): a registered
@@ -22,7 +22,8 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 from optsearch.evaluation.interfaces import RewardSource
 
-from .driver import SearchOutcome, run_search
+from .driver import run_search
+from .lifecycle import SearchOutcome
 from .registry_entries import SEARCHERS
 
 

@@ -26,7 +26,7 @@ def test_custom_agent_runs_against_gymnasium_make_alone():
 
 def test_every_experiment_file_reads_and_its_verdict_budgets_fit_its_budget():
     from optsearch.experiment import read_experiment
-    from optsearch.searchers.compare import CompareConfig
+    from optsearch.searchers.studies.compare import CompareConfig
     from optsearch.searchers.registry import resolve_searcher
 
     files = sorted(EXAMPLES.glob("*.toml"))

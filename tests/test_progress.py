@@ -16,7 +16,7 @@ import optsearch.progress
 from optsearch.cli import main
 from optsearch.evaluation.config import EvalConfig
 from optsearch.progress import Bars, shown
-from optsearch.searchers.compare import HELDOUT_PHASE, RACE_PHASE, SEARCH_PHASE, TRANSFER_PHASE, CompareConfig, run_comparison
+from optsearch.searchers.studies.compare import HELDOUT_PHASE, RACE_PHASE, SEARCH_PHASE, TRANSFER_PHASE, CompareConfig, run_comparison
 
 #: Columns that hold the time of day or a duration: the only ones two identical runs may differ in.
 TIMING_COLUMNS = {"wall_s", "created_at", "result_json", "started_at", "finished_at", "updated_at"}
@@ -166,9 +166,7 @@ def test_a_bench_comparison_in_worker_processes_reports_from_the_parent_and_writ
 @pytest.mark.slow
 def test_transfer_suite_counts_its_runs_across_entries(tmp_path):
     """Two entries in this process: the runs of both, climbing to the total they actually trained."""
-    from optsearch.evaluation.reports.transfer import TransferConfig
-    from optsearch.evaluation.reports.transfer_runner import run_suite
-    from optsearch.evaluation.reports.transfer_suite import TaskEntry
+    from optsearch.evaluation.experiments.transfer import TaskEntry, TransferConfig, run_suite
 
     configs = [
         (TaskEntry("digits", "paper"), TransferConfig("digits", steps=3, seeds=(1,), lrs=(1e-2, 1e-1), num_threads=1)),

@@ -10,7 +10,7 @@ The plan runs in stages, each ending with every screen-passing rule seen so far 
 table seeds (:func:`fill`):
 
 1. ``named``: the named rules and the paper's table, on the table seeds and the noise seeds;
-2. ``trajectories`` (run by :mod:`optsearch.searchers.bench_stages`, above this package): every
+2. ``trajectories`` (run by :mod:`optsearch.searchers.studies.bench_stages`, above this package): every
    built-in searcher's runs, one per table seed (search seed = table seed),
    so the table covers the regions searchers actually visit;
 3. ``random``: uniform random rules over 1, 2 and 3 groups, in chunks;
@@ -94,7 +94,7 @@ class Builder:
     batch: int = 64
     log: Callable[[str], None] = print
     #: Stages defined above this package, by name: the searchers' (``trajectories``, ``mutations``:
-    #: :data:`optsearch.searchers.bench_stages.SEARCHER_STAGES`), each called with this builder.
+    #: :data:`optsearch.searchers.studies.bench_stages.SEARCHER_STAGES`), each called with this builder.
     stages: Mapping[str, Callable[["Builder"], None]] = field(default_factory=dict)
 
     @property
@@ -280,7 +280,7 @@ def build(
 ) -> None:
     """Build (or resume) the table in ``store`` (a store, or the path of a SQLite store); ``from_table``: first copy the
     shipped table's rows into it (so the build continues the table). ``stages``: the stages that run
-    searchers (:data:`optsearch.searchers.bench_stages.SEARCHER_STAGES`; this package imports no searcher)."""
+    searchers (:data:`optsearch.searchers.studies.bench_stages.SEARCHER_STAGES`; this package imports no searcher)."""
     if not isinstance(store, Store):
         Path(store).parent.mkdir(parents=True, exist_ok=True)
         store = SQLiteStore(str(store))

@@ -13,7 +13,10 @@ features and its prediction — runs in one helper process whose kernels are pin
 ones: torch's DEFAULT capability, MKL's COMPATIBLE code path (its conditional numerical
 reproducibility), numpy's baseline loops and one thread (:func:`portable_environment`). That is the
 same compiled code on every x86-64 CPU, so the answers are bit-identical on each. A process that
-was itself started with that environment (CI's second pass) computes in place.
+was itself started with that environment (CI's second pass) computes in place. The helper is a
+one-process ``ProcessPoolExecutor``, not the project's executor (:mod:`optsearch.evaluation.executor`),
+because it must start exactly once, while that environment is set, and never be restarted outside
+it (the executor starts and replaces its workers whenever it needs them).
 
 :func:`run_portable` is the one entry point: ``run_portable(fn, *args)`` returns ``fn(*args)``
 computed portably (``fn`` a module-level function, its arguments picklable).

@@ -20,7 +20,7 @@ from typing import Sequence, Union
 
 from ..config import TRAINER_VERSION, EvalConfig
 from ..records import EvalResult
-from ..reports.heldout import heldout_config
+from ..experiments.heldout import heldout_config
 from ..store import Store, open_store
 from ..tasks import get_task
 from .table import Protocol, Table, export_table, table_rows

@@ -1,2 +1,5 @@
-"""Reports: statistics, comparison curves and summaries, the leaderboard, Rosenbrock figures and
-the transfer protocol. Everything here reads results; nothing here decides a reward."""
+"""The comparison report: ``summary.md``/``.csv`` with the verdict (and by budget), the learning
+table, the leaderboard and the curves, computed from results already held and written out.
+Nothing here trains or asks an evaluator: the numbers come from
+:mod:`optsearch.evaluation.statistics`, the trainings behind them from
+:mod:`optsearch.evaluation.experiments`."""

@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..statistics.differences import Difference
 from .data import ComparisonData
-from .differences import Difference
 from .formatting import cell, fmt, interval, write_csv
 from .summary import heldout_iqm, mean_compute, pairwise
 

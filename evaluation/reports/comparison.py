@@ -2,19 +2,19 @@
 ``learning.csv`` (whether the searchers' proposals improve as they go: :mod:`.learning`), and, given
 verdict budgets, ``budgets.csv``/``verdicts.csv`` with a section of ``summary.md`` (:mod:`.budgets`).
 
-Every number is held-out (see :mod:`.heldout`): a searcher is judged by how its incumbents do on
+Every number is held-out (see :mod:`~optsearch.evaluation.experiments.heldout`): a searcher is judged by how its incumbents do on
 seeds the search never saw, a rule by its paired difference to Adam on those seeds.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from .budgets import budget_lines, verdicts_by_budget, write_budget_tables
 from .curves import plot_curves
 from .data import ComparisonData
-from .leaderboard import leaderboard, write_leaderboard
+from .leaderboard import LeaderboardRow, leaderboard, write_leaderboard
 from .learning import learning_lines, learning_rows, write_learning
 from .summary import write_summary
 
@@ -27,16 +27,19 @@ def write_report(
     leaderboard_size: int = 8,
     seed: int = 0,
     verdict_budgets: Sequence[int] = (),
+    board: Optional[list[LeaderboardRow]] = None,
 ) -> dict[str, Path]:
     """Write every file of the report into ``out_dir``; returns name → path. With ``verdict_budgets``
-    (the final budget is added) the verdict is also given at each of them."""
+    (the final budget is added) the verdict is also given at each of them. ``board`` is the
+    comparison's leaderboard when the caller has computed it (it is computed once per comparison);
+    otherwise the ``leaderboard_size`` best rows of ``data``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     verdicts = verdicts_by_budget(data, verdict_budgets, seed) if verdict_budgets else []
     learning = learning_rows(data)
     more = budget_lines(verdicts, data.confidence) + learning_lines(learning, data.confidence)
     summary_csv, summary_md = write_summary(data, out, reference=reference, seed=seed, more=more)
-    board_csv, board_md = write_leaderboard(leaderboard(data, leaderboard_size), out, task=data.task)
+    board_csv, board_md = write_leaderboard(leaderboard(data, leaderboard_size) if board is None else board, out, task=data.task)
     files = {"learning_csv": write_learning(learning, out)}
     if verdicts:
         files["budgets_csv"], files["verdicts_csv"] = write_budget_tables(verdicts, out)

@@ -16,8 +16,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import stats
 from ..rewards import source_info
+from ..statistics import stats
 from .data import ComparisonData, compute_of
 
 BAND_POINTS = 50  # columns at which a curve's bootstrap band is computed

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..records import ERROR, SCREENED, EvalResult
-from .heldout import HeldoutScores, final_incumbent, incumbent_curve
+from ..statistics.incumbents import HeldoutScores, final_incumbent, incumbent_curve
 
 Runs = Mapping[str, Sequence[Sequence[EvalResult]]]
 

@@ -4,7 +4,7 @@ Candidates are every incumbent any run ever had (each has held-out scores), one 
 class (fingerprint), shown in the shortest text of that class seen in the store (so
 ``ld * sign(adam)`` and ``ld * sign(m)`` are one row, written the short way). A rule's difference
 to Adam is **paired**: rule minus Adam on each held-out seed, with a t interval
-(:func:`~.differences.paired_difference`); ``beats_adam`` only when the interval's low end is
+(:func:`~optsearch.evaluation.statistics.differences.paired_difference`); ``beats_adam`` only when the interval's low end is
 above 0. The baselines (:data:`~.data.HELDOUT_BASELINES`) are ranked with the rest.
 
 Found rules are shown simplified (:func:`~optsearch.dsl.simplify_checked`: constants folded, neutral
@@ -25,10 +25,10 @@ from optsearch.dsl.expr import size
 
 from ..ranking import best_distinct
 from ..rewards import source_info
+from ..statistics.differences import paired_difference
+from ..statistics.incumbents import incumbents
 from .data import ComparisonData
-from .differences import paired_difference
 from .formatting import cell, code, fmt, interval, write_csv
-from .heldout import incumbents
 
 COLUMNS = (
     "rule", "searcher", "heldout_mean", "diff_vs_adam", "diff_ci_low", "diff_ci_high", "beats_adam",

@@ -22,9 +22,9 @@ import numpy as np
 
 from ..config import FLOOR_REWARD
 from ..records import SCREENED
+from ..statistics.racing import t_intervals
 from .data import ComparisonData
 from .formatting import cell, fmt, interval, write_csv
-from .racing import t_intervals
 
 LEARNING_COLUMNS = ("searcher", "first", "last", "mean_reward", "ci_low", "ci_high", "screened_share", "seeds")
 

@@ -22,13 +22,13 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from . import stats
 from ..records import EvalResult
 from ..rewards import source_info
+from ..statistics import stats
+from ..statistics.differences import Difference, seeds_to_separate, unpaired_difference
+from ..statistics.incumbents import final_incumbent
 from .data import ComparisonData, compute_of, is_training
-from .differences import Difference, seeds_to_separate, unpaired_difference
 from .formatting import cell, code, fmt, interval, write_csv
-from .heldout import final_incumbent
 from .leaderboard import readable_rule
 
 

@@ -2,9 +2,11 @@
 
 - :mod:`.loop`: seeds, batches, accuracy and the health policy (NaN / divergence / time) that
   every loop applies, and :class:`RuleFailure`.
+- :mod:`.protocol`: :class:`TrainingProtocol`, every setting of one training in one record
+  (grid, steps, batch size, limits, hurdle, halving), what the trainers below receive.
 - :mod:`.stacked`: :func:`train_rule`, the reward — K copies of the child (or K points of a test
-  function) trained at once, one per learning rate — and :func:`train_population`, R rules × K
-  rates as one stack (the loop itself is :mod:`.population`); :func:`descend` runs the same loop on a test
+  function) trained at once, one per learning rate — and :func:`train_rules`, R rules × K
+  rates as one stack (the loop itself is :mod:`.stack_loop`); :func:`descend` runs the same loop on a test
   function from any start (the Rosenbrock figure). :mod:`.problems` holds what it trains.
 - :mod:`.single`: :func:`~.single.train_run`, one ordinary network at one learning rate (the
   transfer protocol's run).
@@ -20,7 +22,8 @@ import importlib
 from typing import Any
 
 from .loop import DIVERGENCE_FACTOR, LOSS_CAP, RuleFailure, torch_threads
-from .stacked import descend, train_population, train_rule
+from .protocol import TrainingProtocol
+from .stacked import descend, train_population, train_rule, train_rules
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -28,11 +31,13 @@ __all__ = [
     "Budget",
     "RuleFailure",
     "RunRecord",
+    "TrainingProtocol",
     "build_model",
     "descend",
     "torch_threads",
-    "train_population",
+    "train_population",  # the old name of train_rules
     "train_rule",
+    "train_rules",
     "train_run",
 ]
 

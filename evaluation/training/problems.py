@@ -36,7 +36,7 @@ def stacked_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     whatever the number of copies beside it: :func:`torch.nn.functional.cross_entropy` over the
     permuted logits, and a mean over the batch dimension, vectorise across copies and round
     differently for different K. That invariance is what lets a population of rules train
-    exactly as each rule alone (:mod:`.population`).
+    exactly as each rule alone (:mod:`.stack_loop`).
     """
     log_probs = torch.log_softmax(logits, dim=-1)
     picked = log_probs.gather(2, labels.view(-1, 1, 1).expand(-1, logits.shape[1], 1)).squeeze(2)  # [B, K]

@@ -29,9 +29,11 @@ reach other copies and it costs no further compute. Bad rules are data: only an 
 raised inside the rule makes :func:`train_rule` raise :class:`~.loop.RuleFailure` (the caller
 records status ``error``).
 
-:func:`train_population` trains several rules (each with the whole grid) as one stack: the loop
-of :mod:`.population`, of which :func:`train_rule` is the one-rule case. Each rule's result is
-the one it gets alone, and a rule that raises ends alone.
+:func:`train_rules` trains several rules (each with the whole grid) as one stack: the loop
+of :mod:`.stack_loop`, of which :func:`train_rule` is the one-rule case. Each rule's result is
+the one it gets alone, and a rule that raises ends alone. Both train by one
+:class:`~.protocol.TrainingProtocol` (grid, steps, batch size, limits, hurdle, halving), given
+whole or built from keyword settings over the task's defaults.
 
 Function tasks (``quadratic``, ``rosenbrock``) go through the same loop (over a
 :class:`~.problems.PointsProblem` instead of a :class:`~.problems.ChildProblem`): the parameters
@@ -50,8 +52,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -63,10 +64,11 @@ from optsearch.dsl.optimizer import resolve_rule
 from ..records import LRResult
 from ..tasks import Task, TestFunction, get_task
 from .loop import DIVERGENCE_FACTOR, RuleFailure, derived_seeds, torch_threads
-from .population import Member, Observer, run_population
 from .problems import ChildProblem, PointFailures, PointsProblem
+from .protocol import TrainingProtocol
+from .stack_loop import Member, Observer, run_stack
 
-__all__ = ["descend", "train_population", "train_rule"]
+__all__ = ["descend", "train_population", "train_rule", "train_rules"]
 
 def _rule_name(expr: Union[Expr, str]) -> str:
     return expr if isinstance(expr, str) else str(expr)
@@ -79,79 +81,38 @@ def _compile(expr: Union[Expr, str], config: Optional[RuleConfig]) -> UpdateRule
         raise RuleFailure(_rule_name(expr), f"{type(error).__name__}: {error}") from error
 
 
-@dataclass(frozen=True)
-class _Protocol:
-    """The training protocol of one call, every default taken from the task."""
-
-    lrs: tuple[float, ...]
-    steps: int
-    batch_size: int
-    time_limit_s: float
-    divergence_factor: float
-    hurdle_at: int
-    hurdle_bar: float
-    rungs: dict[int, int]
+def _resolved(task: Task, protocol: Optional[TrainingProtocol], settings: dict[str, Any]) -> TrainingProtocol:
+    """``protocol``, or the one the keyword ``settings`` give over the task's defaults."""
+    if protocol is None:
+        return TrainingProtocol.for_task(task.defaults, **settings)
+    if settings:
+        raise TypeError(f"give a protocol or its settings ({', '.join(settings)}), not both")
+    return protocol
 
 
-def _protocol(
-    task: Task,
-    lrs: Optional[Sequence[float]],
-    steps: Optional[int],
-    batch_size: Optional[int],
-    time_limit_s: Optional[float],
-    divergence_factor: Optional[float],
-    hurdle: Optional[tuple[int, float]],
-    halving: Optional[Sequence[tuple[int, int]]],
-) -> _Protocol:
-    defaults = task.defaults
-    lrs = tuple(float(lr) for lr in (defaults.lrs if lrs is None else lrs))
-    steps = int(defaults.steps if steps is None else steps)
-    batch_size = int(defaults.batch_size if batch_size is None else batch_size)
-    time_limit_s = float(defaults.time_limit_s if time_limit_s is None else time_limit_s)
-    divergence_factor = float(defaults.divergence_factor if divergence_factor is None else divergence_factor)
-    if halving is None:  # the task's rungs, given as fractions of the steps
-        halving = tuple((max(1, int(round(fraction * steps))), keep) for fraction, keep in defaults.halving)
-    if not lrs:
-        raise ValueError("lrs must not be empty")
-    if steps < 1 or batch_size < 1:
-        raise ValueError("steps and batch_size must be >= 1")
-    if divergence_factor <= 1.0:
-        raise ValueError("divergence_factor must be > 1")
-    hurdle_at, hurdle_bar = (0, 0.0) if hurdle is None else (int(hurdle[0]), float(hurdle[1]))
-    if not 0 < hurdle_at < steps:
-        hurdle_at = 0  # no hurdle
-    rungs = {int(step): int(keep) for step, keep in halving if 0 < int(step) < steps and int(keep) >= 1}
-    return _Protocol(lrs, steps, batch_size, time_limit_s, divergence_factor, hurdle_at, hurdle_bar, rungs)
-
-
-def train_population(
+def train_rules(
     exprs: Sequence[Union[Expr, str]],
     task: Union[Task, str],
+    protocol: Optional[TrainingProtocol] = None,
     *,
-    lrs: Optional[Sequence[float]] = None,
-    steps: Optional[int] = None,
-    batch_size: Optional[int] = None,
     seed: int = 0,
-    time_limit_s: Optional[float] = None,
-    rule_config: Optional[RuleConfig] = None,
-    divergence_factor: Optional[float] = None,
-    hurdle: Optional[tuple[int, float]] = None,
-    halving: Optional[Sequence[tuple[int, int]]] = None,
     num_threads: Optional[int] = 1,
     device: Union[str, torch.device, None] = None,
+    **settings: Any,
 ) -> list[Union[tuple[LRResult, ...], RuleFailure]]:
     """Train R rules × K learning rates as one stacked child; per rule, what :func:`train_rule` gives.
 
     Every rule's result equals its :func:`train_rule` result for the same arguments (the copies
     share the initialisation and batches of ``seed`` and no operation mixes them; see
-    :mod:`.population`), except that a rule that raises or cannot be compiled gives its
+    :mod:`.stack_loop`), except that a rule that raises or cannot be compiled gives its
     :class:`RuleFailure` in its place instead of raising, and the others train on. The time
     limit is per rule (its own update time plus an equal share of the shared passes).
-    ``device`` (default: the CPU) is where the child, the data and the rules' state live.
+    ``protocol`` and ``settings`` are as for :func:`train_rule`; ``device`` (default: the CPU) is
+    where the child, the data and the rules' state live.
     """
     if isinstance(task, str):
         task = get_task(task)
-    protocol = _protocol(task, lrs, steps, batch_size, time_limit_s, divergence_factor, hurdle, halving)
+    protocol = _resolved(task, protocol, settings)
     # Test functions are a few numbers: they always descend on the CPU (their noise generator is there).
     where = torch.device("cpu" if device is None or task.is_function else device)
     setup_started = time.perf_counter()
@@ -159,7 +120,7 @@ def train_population(
     compiled: list[Union[UpdateRule, RuleFailure]] = []
     for expr in exprs:
         try:
-            compiled.append(_compile(expr, rule_config))
+            compiled.append(_compile(expr, protocol.rule_config))
         except RuleFailure as failure:
             compiled.append(failure)
     rules = [rule for rule in compiled if isinstance(rule, UpdateRule)]
@@ -190,7 +151,7 @@ def train_population(
                     divergence_factor=protocol.divergence_factor,
                     device=where,
                 )
-            results = run_population(
+            results = run_stack(
                 members,
                 problem,
                 protocol.steps,
@@ -204,27 +165,35 @@ def train_population(
     return [rule if isinstance(rule, RuleFailure) else next(trained) for rule in compiled]
 
 
+def train_population(
+    exprs: Sequence[Union[Expr, str]],
+    task: Union[Task, str],
+    protocol: Optional[TrainingProtocol] = None,
+    **options: Any,
+) -> list[Union[tuple[LRResult, ...], RuleFailure]]:
+    """The old name of :func:`train_rules` (same arguments, same results)."""
+    return train_rules(exprs, task, protocol, **options)
+
+
 def train_rule(
     expr: Union[Expr, str],
     task: Union[Task, str],
+    protocol: Optional[TrainingProtocol] = None,
     *,
-    lrs: Optional[Sequence[float]] = None,
-    steps: Optional[int] = None,
-    batch_size: Optional[int] = None,
     seed: int = 0,
-    time_limit_s: Optional[float] = None,
-    rule_config: Optional[RuleConfig] = None,
-    divergence_factor: Optional[float] = None,
-    hurdle: Optional[tuple[int, float]] = None,
-    halving: Optional[Sequence[tuple[int, int]]] = None,
     num_threads: Optional[int] = 1,
     device: Union[str, torch.device, None] = None,
+    **settings: Any,
 ) -> tuple[LRResult, ...]:
     """Train the child with rule ``expr`` once per learning rate; one :class:`LRResult` per lr.
 
     ``expr`` is an ``Expr``, rule text or a name of ``NAMED_RULES``; ``task`` a :class:`Task` or a
-    task name. ``lrs``, ``steps``, ``batch_size``, ``time_limit_s``, ``divergence_factor`` and
-    ``halving`` default to the task's :class:`~optsearch.evaluation.tasks.TaskDefaults`
+    task name. ``protocol`` is the :class:`~.protocol.TrainingProtocol` to train by; without one,
+    the keyword ``settings`` (its field names: ``lrs``, ``steps``, ``batch_size``,
+    ``time_limit_s``, ``divergence_factor``, ``hurdle``, ``halving``, ``rule_config``) build it
+    over the task's :class:`~optsearch.evaluation.tasks.TaskDefaults`
+    (:meth:`~.protocol.TrainingProtocol.for_task`): ``lrs``, ``steps``, ``batch_size``,
+    ``time_limit_s``, ``divergence_factor`` and ``halving`` default to the task's
     (pass ``halving=()`` to train every rate to the end; ``time_limit_s=None`` there means the
     task default; pass ``math.inf`` for none). ``num_threads`` sets torch's intra-op threads for
     the call and restores them afterwards (``None`` leaves torch's setting alone); one thread per
@@ -237,24 +206,10 @@ def train_rule(
     the others stop with status ``pruned`` and their partial accuracy, never the reward.
     ``device``: where to train (default: the CPU).
 
-    This is :func:`train_population` with one rule. Raises :class:`RuleFailure` when the rule
+    This is :func:`train_rules` with one rule. Raises :class:`RuleFailure` when the rule
     itself raises; never for NaN, inf or divergence.
     """
-    (result,) = train_population(
-        [expr],
-        task,
-        lrs=lrs,
-        steps=steps,
-        batch_size=batch_size,
-        seed=seed,
-        time_limit_s=time_limit_s,
-        rule_config=rule_config,
-        divergence_factor=divergence_factor,
-        hurdle=hurdle,
-        halving=halving,
-        num_threads=num_threads,
-        device=device,
-    )
+    (result,) = train_rules([expr], task, protocol, seed=seed, num_threads=num_threads, device=device, **settings)
     if isinstance(result, RuleFailure):
         raise result
     return result
@@ -295,7 +250,7 @@ def descend(
             fn, x0, len(lrs), noise_seed=noise_seed, divergence_factor=divergence_factor, failures=failures
         )
         member = Member(rule, name, lrs, rule_seed, x0.device)
-        (result,) = run_population([member], problem, steps, time_limit_s=math.inf, observe=observe)
+        (result,) = run_stack([member], problem, steps, time_limit_s=math.inf, observe=observe)
     if isinstance(result, RuleFailure):
         raise result
     return result

@@ -41,7 +41,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"[{time.perf_counter() - started:7.0f} s] {message}", flush=True)
 
     ingest = [existing_store(path) for path in args.ingest or ()]
-    from optsearch.searchers.bench_stages import SEARCHER_STAGES
+    from optsearch.searchers.studies.bench_stages import SEARCHER_STAGES
 
     build(
         args.store,

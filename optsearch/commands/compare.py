@@ -14,21 +14,21 @@ import sys
 from typing import Any
 
 from optsearch.cli_options import (
-    LRS_HELP,
     MAX_GROUPS,
     MAX_SEED_RUNS,
     UsageError,
     add_backend_options,
+    add_protocol_options,
     add_training_options,
     budget_list,
     check_backend,
     eval_config,
     groups,
-    learning_rates,
     live_seed_count,
     nonnegative_int,
     output_folder,
     positive_int,
+    protocol_settings,
     searcher_list,
     seed_runs,
     transfer_entries,
@@ -56,7 +56,7 @@ def _experiment_arms(args: argparse.Namespace):
 def _resolved_settings(args: argparse.Namespace, compare, config) -> dict[str, Any]:
     """Every experiment-file key with the value this run uses: given, else the comparison's
     default, else the evaluation's (the task's defaults filled in)."""
-    from optsearch.evaluation.populations import resolve_population_size
+    from optsearch.evaluation.grouping import resolve_population_size
     from optsearch.evaluation.tasks import DEFAULTS
     from optsearch.experiment import SETTINGS
 
@@ -75,7 +75,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from optsearch.experiment import SETTINGS
     from optsearch.manifest import write_manifest
     from optsearch.progress import Bars
-    from optsearch.searchers.compare import DEFAULT_COMPARE_TASK, DEFAULT_SEARCHERS, CompareConfig, run_comparison
+    from optsearch.searchers.studies.compare import DEFAULT_COMPARE_TASK, DEFAULT_SEARCHERS, CompareConfig, run_comparison
     from optsearch.searchers.options import check_buildable
     from optsearch.searchers.registry import resolve_searcher
 
@@ -86,12 +86,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     arms = file_arms if args.searchers is None and file_arms is not None else searcher_list(args.searchers, DEFAULT_SEARCHERS)
     config = eval_config(
         args.task or DEFAULT_COMPARE_TASK,
-        args.steps,
         screen=True,
         hurdle=True,
-        lrs=args.lrs,
         population_size=args.population_size,
         device=args.device,
+        **protocol_settings(args),
     )
     compare = with_overrides(
         CompareConfig.for_task(config.task),
@@ -216,8 +215,7 @@ def register(commands) -> None:
         help="task name (default: mnist1d-bench, the bench of the embedded default, 20 seeds x 200 proposals; "
         "--task mnist1d runs it live, 5 seeds x 48 proposals)",
     )
-    compare.add_argument("--lrs", type=learning_rates, default=None, help=LRS_HELP)
-    compare.add_argument("--steps", type=positive_int, default=None, help="optimizer steps per child")
+    add_protocol_options(compare)
     compare.add_argument("--groups", type=groups, default=None, help=f"5-token groups per rule (at most {MAX_GROUPS})")
     compare.add_argument("--batch-size", type=positive_int, default=None, help="proposals per ask (ask/tell searchers; default 8)")
     compare.add_argument("--out", default=None, help=f"folder for the report and its manifest.toml (default: {DEFAULT_OUT})")

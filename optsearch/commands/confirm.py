@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 
 from optsearch.cli_options import (
-    LRS_HELP,
     UsageError,
     add_backend_options,
+    add_protocol_options,
     add_training_options,
     eval_config,
-    learning_rates,
     live_seed_count,
     output_folder,
     positive_int,
+    protocol_settings,
 )
 from optsearch.evaluation.executor import PARALLEL_BACKEND
 
@@ -31,12 +31,12 @@ def _alpha(text: str) -> float:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    """Race ``args.rules`` against Adam (see :mod:`optsearch.evaluation.reports.race_report`)."""
+    """Race ``args.rules`` against Adam (see :mod:`optsearch.evaluation.experiments.race`)."""
     from optsearch.commands.rule_arguments import resolve_rule_argument
     from optsearch.evaluation.evaluator import Evaluator
-    from optsearch.evaluation.reports.heldout import heldout_config
-    from optsearch.evaluation.reports.race_report import race_rules, write_race
-    from optsearch.evaluation.reports.racing import RacePlan
+    from optsearch.evaluation.experiments.heldout import heldout_config
+    from optsearch.evaluation.experiments.race import race_rules, write_race
+    from optsearch.evaluation.statistics.racing import RacePlan
     from optsearch.evaluation.rewards import source_info
     from optsearch.progress import Bars
 
@@ -56,7 +56,9 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     config = heldout_config(
-        eval_config(task, args.steps, screen=False, hurdle=False, lrs=args.lrs, population_size=args.population_size, device=args.device)
+        eval_config(
+            task, screen=False, hurdle=False, population_size=args.population_size, device=args.device, **protocol_settings(args)
+        )
     )
     out = output_folder(args.out, "--out")
     store = args.store or str(out / "results.sqlite")
@@ -85,8 +87,7 @@ def register(commands) -> None:
     confirm.add_argument("--first", type=positive_int, default=5, help="seeds before the first look (default 5)")
     confirm.add_argument("--step", type=positive_int, default=5, help="seeds added per round (default 5)")
     confirm.add_argument("--alpha", type=_alpha, default=0.05, help="the chance of any false verdict (default 0.05)")
-    confirm.add_argument("--steps", type=positive_int, default=None, help="optimizer steps per child")
-    confirm.add_argument("--lrs", type=learning_rates, default=None, help=LRS_HELP)
+    add_protocol_options(confirm)
     confirm.add_argument("--store", default=None, help="results store (default: OUT/results.sqlite; a rerun trains nothing)")
     confirm.add_argument("--out", default=DEFAULT_OUT, help=f"folder for race.md, race.csv, race.png (default: {DEFAULT_OUT})")
     add_backend_options(confirm, PARALLEL_BACKEND)

@@ -6,13 +6,13 @@ import argparse
 import json
 
 from optsearch.cli_options import (
-    LRS_HELP,
     add_backend_options,
+    add_protocol_options,
     add_training_options,
     eval_config,
     existing_store,
-    learning_rates,
     positive_int,
+    protocol_settings,
     seed,
 )
 from optsearch.evaluation.executor import DEFAULT_BACKEND
@@ -53,12 +53,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     expr = resolve_rule_argument(args.rule)
     config = eval_config(
         args.task,
-        args.steps,
         screen=args.screen,
         hurdle=args.hurdle,
-        lrs=args.lrs,
         population_size=args.population_size,
         device=args.device,
+        **protocol_settings(args),
     )
     run = evaluate_rule(
         expr,
@@ -107,8 +106,7 @@ def register(commands) -> None:
     evaluate.add_argument("rule", help="rule text, a named rule or space-separated tokens")
     evaluate.add_argument("--task", default=None, help="task name (default: the embedded default)")
     evaluate.add_argument("--seed", type=seed, default=0, help="0 to 2**63 - 1")
-    evaluate.add_argument("--lrs", type=learning_rates, default=None, help=LRS_HELP)
-    evaluate.add_argument("--steps", type=positive_int, default=None, help="optimizer steps per child")
+    add_protocol_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--store", default=None, help="SQLite results store to record into and reuse")
     evaluate.add_argument("--data-dir", default=None, help="where datasets such as CIFAR-10 live")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 
 from optsearch.cli_options import (
-    LRS_HELP,
     MAX_GROUPS,
     add_backend_options,
+    add_protocol_options,
     add_training_options,
     check_backend,
     eval_config,
     groups,
-    learning_rates,
     positive_int,
+    protocol_settings,
     searcher_options,
     seed,
 )
@@ -51,12 +51,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     options = searcher_options(args.searcher, args.option, args.groups)
     config = eval_config(
         args.task,
-        args.steps,
         screen=not args.no_screen,
         hurdle=not args.no_hurdle,
-        lrs=args.lrs,
         population_size=args.population_size,
         device=args.device,
+        **protocol_settings(args),
     )
     seed_rules = resolve_rule_list(args.seed_rules)  # a bad seed rule is rejected before any work
     with Evaluator(
@@ -108,8 +107,7 @@ def register(commands) -> None:
     add_training_options(search)
     search.add_argument("--groups", type=groups, default=3, help=f"5-token groups per rule (at most {MAX_GROUPS})")
     search.add_argument("--batch-size", type=positive_int, default=8, help="proposals per ask (ask/tell searchers)")
-    search.add_argument("--lrs", type=learning_rates, default=None, help=LRS_HELP)
-    search.add_argument("--steps", type=positive_int, default=None, help="optimizer steps per child")
+    add_protocol_options(search)
     search.add_argument("--data-dir", default=None)
     search.add_argument(
         "--seed-rules", default="", help="comma-separated rules told first, e.g. adam,powersign (one starting with '-': --seed-rules=-g)"

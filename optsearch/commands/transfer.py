@@ -1,9 +1,9 @@
 """``optsearch transfer``: rules (or a store's leaderboard) on larger tasks, with the DeepOBS protocol.
 
 ``--task`` takes one or more comma-separated ``TASK[:MODEL]`` entries. Each runs
-:func:`~optsearch.evaluation.reports.transfer.transfer` with the same rules, seeds and options;
+:func:`~optsearch.evaluation.experiments.transfer.trainer.transfer` with the same rules, seeds and options;
 one entry writes its files into ``--out`` as before, several into ``OUT/TASK-MODEL/``. The
-cross-task summary (:mod:`~optsearch.evaluation.reports.transfer_suite`) goes to ``OUT/`` in
+cross-task summary (:mod:`~optsearch.evaluation.experiments.transfer.suite`) goes to ``OUT/`` in
 either case.
 """
 
@@ -40,8 +40,7 @@ def reference_rules(text) -> dict[str, str]:
 
 def _task_configs(args: argparse.Namespace, device) -> list:
     """``[(entry, TransferConfig)]`` of ``--task``; every entry is checked (config, data, model) before any training."""
-    from optsearch.evaluation.reports.transfer import TransferConfig
-    from optsearch.evaluation.reports.transfer_suite import parse_task_entries
+    from optsearch.evaluation.experiments.transfer import TransferConfig, parse_task_entries
     from optsearch.evaluation.tasks import get_task
     from optsearch.evaluation.tasks.cifar10 import DownloadError
     from optsearch.evaluation.training.models import build_model
@@ -76,8 +75,9 @@ def _task_configs(args: argparse.Namespace, device) -> list:
 def cmd_transfer(args: argparse.Namespace) -> int:
     """DeepOBS-style transfer of rules (or a store's leaderboard) to one or more tasks, with the cross-task summary."""
     from optsearch.commands.rule_arguments import resolve_rule_argument
-    from optsearch.evaluation.reports.transfer import resolve_device, rules_from_store
-    from optsearch.evaluation.reports.transfer_runner import run_suite
+    from optsearch.evaluation.experiments.transfer import rules_from_store, run_suite
+    from optsearch.evaluation.experiments.transfer.render import to_markdown
+    from optsearch.evaluation.training.device import resolve_device
     from optsearch.progress import Bars
 
     try:
@@ -108,7 +108,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
     def done(entry, result) -> None:
         if single:
-            print(result.to_markdown())
+            print(to_markdown(result))
         elif not args.quiet:
             print(f"{entry.label}: done in {result.wall_s:.0f} s", flush=True)
 

@@ -57,6 +57,7 @@ def error_bounds(expr, seed: int):
 # ------------------------------------------------------------------------------------------------
 # canonical
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @fuzz_settings(500)
 @given(exprs)
 def test_canonical_is_idempotent(expr):
@@ -65,6 +66,7 @@ def test_canonical_is_idempotent(expr):
     assert parse(str(once)) == once
 
 
+@pytest.mark.slow
 @fuzz_settings(200)
 @given(deterministic_exprs, st.integers(0, 2))
 def test_canonical_computes_the_same_update(expr, seed):

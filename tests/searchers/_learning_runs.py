@@ -42,7 +42,7 @@ def learning_run(searcher: str, seed: int, budget: int, options: dict[str, Any],
 
     from optsearch.bench import load_bench
     from optsearch.evaluation import EvalConfig, Evaluator
-    from optsearch.evaluation.reports.heldout import final_incumbent
+    from optsearch.evaluation.statistics.incumbents import final_incumbent
     from optsearch.searchers.registry import run_named_search
 
     torch.set_num_threads(1)

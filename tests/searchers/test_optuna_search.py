@@ -17,7 +17,7 @@ from optsearch.envs.dynamics import RuleSpace
 from optsearch.evaluation.config import FLOOR_REWARD, EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
 from optsearch.evaluation.store import ResultStore
-from optsearch.searchers.driver import load_state, save_state
+from optsearch.searchers.lifecycle import load_state, save_state
 from optsearch.searchers.optuna_search import NSGAIISearcher, TPESearcher, parameter_names, token_choices
 from optsearch.searchers.registry import resolve_searcher, run_named_search
 

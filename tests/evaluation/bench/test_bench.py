@@ -19,7 +19,7 @@ from optsearch.evaluation.bench.builder import BuildPlan, build, ingest
 from optsearch.evaluation.bench.publish import export_store, live_protocol, restore_store
 from optsearch.evaluation.bench.table import TABLE_FILE, TableError, read_table, table_rows
 from optsearch.evaluation.bench.truth import SEARCH_SEEDS, truth_of
-from optsearch.searchers.bench_stages import SEARCHER_STAGES
+from optsearch.searchers.studies.bench_stages import SEARCHER_STAGES
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
 from optsearch.evaluation.records import SCREENED
@@ -100,6 +100,7 @@ def test_a_tabulated_query_returns_the_recorded_row(bench):
     assert expected.test_acc == truth_of(fp, by_seed, bench.truth_model).test_acc
 
 
+@pytest.mark.slow
 def test_surrogate_draws_are_deterministic_per_rule_and_seed_and_say_so(bench):
     rule = "sign(m) * exp(1e-2 * w) + clip(adam, 1e-3) * cd"
     assert fingerprint(parse(rule)) not in bench.table.rows
@@ -117,7 +118,8 @@ def test_screened_rules_are_screened_as_live(bench):
     assert answer.status == SCREENED and answer.reward == 0.0
 
 
-@pytest.mark.slow  # trains live: not about the bench's answers, so not in CI's second pass either
+@pytest.mark.slow
+@pytest.mark.live  # not about the bench's answers, so not in CI's second pass
 def test_a_tabulated_result_equals_a_fresh_live_evaluation(tmp_path):
     """A table built from live evaluations answers with exactly what a fresh live evaluation gives
     (mnist1d's default protocol, every field bit for bit) on the machine that built it."""
@@ -138,7 +140,8 @@ def test_a_tabulated_result_equals_a_fresh_live_evaluation(tmp_path):
         )
 
 
-@pytest.mark.slow  # trains live: not about the bench's answers, so not in CI's second pass either
+@pytest.mark.slow
+@pytest.mark.live  # not about the bench's answers, so not in CI's second pass
 def test_the_shipped_table_agrees_with_live_training_on_this_machine(bench):
     """Bit-for-bit equality holds on the platform that built a row: another CPU's kernels round
     differently, and 200 steps turn that into seed-sized differences (see docs/bench). What must
@@ -183,6 +186,7 @@ def test_the_bench_refuses_another_protocol():
     assert main(["eval", "adam", "--task", "mnist1d-bench", "--steps", "50"]) == 2
 
 
+@pytest.mark.slow
 def test_search_compare_and_manifest_on_the_bench(tmp_path, capsys):
     store = tmp_path / "s.sqlite"
     assert main(["search", "--task", "mnist1d-bench", "--searcher", "random", "--budget", "40", "--groups", "2", "--store", str(store), "--quiet"]) == 0
@@ -209,6 +213,7 @@ def test_search_compare_and_manifest_on_the_bench(tmp_path, capsys):
     assert answered() == before
 
 
+@pytest.mark.slow
 def test_a_bench_comparison_in_processes_equals_the_sequential_one(tmp_path):
     """Seeds run in parallel processes share no cache entries, so results, costs and cache hits are
     those of the one-process loop."""
@@ -241,7 +246,8 @@ def test_the_env_on_the_bench(bench):
     assert reward == bench.query("g * sign(m)", 0).reward
 
 
-@pytest.mark.slow  # trains live: not about the bench's answers, so not in CI's second pass either
+@pytest.mark.slow
+@pytest.mark.live  # not about the bench's answers, so not in CI's second pass
 def test_the_builder_resumes_after_an_interruption_and_ingests_stores(tmp_path):
     plan = BuildPlan(random_rules=((1, 12), (2, 12)), chunk=6, searchers=("random", "evolution"), searcher_budget=10, mutations_top=3, mutations_per_rule=2)
     config = EvalConfig(task="quadratic")

@@ -67,6 +67,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+@pytest.mark.slow
 def test_remembered_facts_give_the_answers_computed_afresh(cache, monkeypatch):
     exprs = rules_outside_the_table(16)
     cold = fresh_bench()
@@ -88,6 +89,7 @@ def test_remembered_facts_give_the_answers_computed_afresh(cache, monkeypatch):
     assert [warm.query(e, seed).reward for e in exprs for seed in (0, 3)] == answers
 
 
+@pytest.mark.slow
 def test_a_search_on_the_bench_gives_the_same_records_with_or_without_remembered_facts(cache):
     def search() -> list[tuple]:
         from optsearch.searchers.registry import run_named_search

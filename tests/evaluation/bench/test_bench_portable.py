@@ -79,6 +79,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_a_worker_process_that_used_the_helper_exits(tmp_path):
     """A worker process joins its children when it exits: the helper must be stopped before that."""
     script = tmp_path / "worker_exit.py"

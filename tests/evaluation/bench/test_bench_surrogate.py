@@ -15,6 +15,7 @@ RULES = [NAMED_RULES[name] for name in ("sgd", "adam", "powersign-ld", "paper-02
 PATHOLOGICAL = ["exp(exp(exp(g)))", "g / (g - g)", "log(g - g)", "g3 ^ exp(g3)", "noise", "1"]
 
 
+@pytest.mark.slow
 def test_features_are_finite_deterministic_and_named():
     names = feature_names()
     assert isinstance(FEATURE_VERSION, str) and len(set(names)) == len(names)
@@ -50,6 +51,7 @@ def _synthetic(n: int, seed: int):
     return X, reward, test, std
 
 
+@pytest.mark.slow
 def test_surrogate_ranks_held_out_rules_and_follows_the_noise():
     X, reward, test, std = _synthetic(600, 0)
     Xh, reward_h, test_h, std_h = _synthetic(200, 1)
@@ -81,6 +83,7 @@ def test_the_default_spread_follows_the_mean_reward():
     assert pred_s[good].max() < 0.03 and pred_s[bad].min() > 0.06
 
 
+@pytest.mark.slow
 def test_fitting_is_deterministic():
     X, reward, test, std = _synthetic(300, 2)
     a = Surrogate.fit(X, reward, test, std).predict(X[:50])

@@ -77,6 +77,7 @@ def pool():
     assert all(_gone(pid) for pid in pids)
 
 
+@pytest.mark.slow
 def test_serial_and_process_backends_give_the_same_results(pool):
     payloads = list(range(20))
     with make_executor("serial") as serial:
@@ -160,6 +161,7 @@ def _local_function_is_picklable_by_reference_only():
     return lambda x: x
 
 
+@pytest.mark.slow
 def test_abandoning_a_run_kills_its_running_jobs(pool):
     start = time.monotonic()
     run = pool.run(jobs.sleep_for, [0.05, 60.0])

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from optsearch.evaluation.experiments.heldout import HELDOUT_SEED_BASE
 from optsearch.evaluation.records import OK, EvalResult
-from optsearch.evaluation.reports import stats
 from optsearch.evaluation.reports.curves import ZOOM_TITLE, curves_figure, plot_curves, zoom_range
 from optsearch.evaluation.reports.data import ComparisonData
-from optsearch.evaluation.reports.heldout import HELDOUT_SEED_BASE, HeldoutScores
+from optsearch.evaluation.statistics import stats
+from optsearch.evaluation.statistics.incumbents import HeldoutScores
 
 #: Final held-out levels 0.84–0.86, as on mnist1d, with Adam between them.
 LEVELS = {"random": 0.840, "gp": 0.850, "reinforce": 0.860}

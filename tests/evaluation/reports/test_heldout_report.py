@@ -14,15 +14,16 @@ import pytest
 from scipy import stats as sst
 
 from optsearch.evaluation.config import EvalConfig
+from optsearch.evaluation.experiments.heldout import HELDOUT_SEED_BASE, heldout_seeds
+from optsearch.evaluation.experiments.race import RACE_SEED_BASE
 from optsearch.evaluation.records import OK, EvalResult
-from optsearch.evaluation.reports.differences import paired_difference, seeds_to_separate, unpaired_difference
 from optsearch.evaluation.reports.data import ComparisonData
-from optsearch.evaluation.reports.heldout import HELDOUT_SEED_BASE, HeldoutScores, heldout_seeds, incumbents
 from optsearch.evaluation.reports.leaderboard import COLUMNS as LEADERBOARD_COLUMNS
-from optsearch.evaluation.reports.race_report import RACE_SEED_BASE
 from optsearch.evaluation.reports.summary import pairwise, summary_columns, verdict_lines
+from optsearch.evaluation.statistics.differences import paired_difference, seeds_to_separate, unpaired_difference
+from optsearch.evaluation.statistics.incumbents import HeldoutScores, incumbents
 from optsearch.evaluation.store import ResultStore
-from optsearch.searchers.compare import CompareConfig, run_comparison
+from optsearch.searchers.studies.compare import CompareConfig, run_comparison
 
 SEARCHERS = ("random", "evolution", "reinforce")
 COMPARE = CompareConfig(searchers=SEARCHERS, budget=10, seeds=3, heldout_seeds=3)

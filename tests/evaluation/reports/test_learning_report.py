@@ -12,9 +12,9 @@ from scipy import stats as sst
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.records import OK, SCREENED, EvalResult
 from optsearch.evaluation.reports.data import ComparisonData
-from optsearch.evaluation.reports.heldout import HeldoutScores
 from optsearch.evaluation.reports.learning import learning_lines, learning_rows, segments
-from optsearch.searchers.compare import CompareConfig, run_comparison
+from optsearch.evaluation.statistics.incumbents import HeldoutScores
+from optsearch.searchers.studies.compare import CompareConfig, run_comparison
 
 
 def result(reward: float, status=OK) -> EvalResult:

@@ -13,13 +13,13 @@ from scipy import stats as sst
 
 from optsearch.cli import main
 from optsearch.evaluation.config import EvalConfig
-from optsearch.evaluation.reports import stats
 from optsearch.evaluation.reports.comparison import write_report
-from optsearch.evaluation.reports.differences import unpaired_difference
-from optsearch.evaluation.reports.heldout import final_incumbent
 from optsearch.evaluation.reports.summary import pairwise
+from optsearch.evaluation.statistics import stats
+from optsearch.evaluation.statistics.differences import unpaired_difference
+from optsearch.evaluation.statistics.incumbents import final_incumbent
 from optsearch.experiment import ExperimentError, read_experiment
-from optsearch.searchers.compare import CompareConfig, run_comparison
+from optsearch.searchers.studies.compare import CompareConfig, run_comparison
 
 SEARCHERS = ("random", "reinforce")
 COMPARE = CompareConfig(searchers=SEARCHERS, budget=10, seeds=3, heldout_seeds=3, race_top=0, verdict_budgets=(4, 10))

@@ -75,6 +75,7 @@ def test_digits_shapes_and_fixed_disjoint_split():
     assert get_task("digits") is again  # cached
 
 
+@pytest.mark.slow
 def test_mnist1d_shapes_split_and_global_rng_untouched():
     data_module.load_mnist1d.cache_clear()
     data_module._mnist1d_arrays.cache_clear()  # really generate the data set here

@@ -18,10 +18,10 @@ from optsearch.dsl.compiler import UpdateRule
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
 from optsearch.evaluation.executor import SerialExecutor
-from optsearch.evaluation.populations import default_population_size, populations
+from optsearch.evaluation.grouping import default_population_size, group_rules
 from optsearch.evaluation.records import ERROR, HURDLE, OK, PRUNED, TIMEOUT
 from optsearch.evaluation.tasks import get_task
-from optsearch.evaluation.training import RuleFailure, train_population, train_rule
+from optsearch.evaluation.training import RuleFailure, train_rule, train_rules
 from optsearch.evaluation.training.problems import ChildProblem
 
 #: Good rules, rules with their own randomness (noise, drop), a schedule, weight terms, and rules
@@ -59,7 +59,7 @@ def digits():
 )
 def test_a_population_gives_every_rule_exactly_its_result_alone(task_name, kwargs):
     task = get_task(task_name)
-    together = train_population(MIXED, task, seed=7, time_limit_s=math.inf, **kwargs)
+    together = train_rules(MIXED, task, seed=7, time_limit_s=math.inf, **kwargs)
     statuses = set()
     for rule, result in zip(MIXED, together):
         alone = train_rule(rule, task, seed=7, time_limit_s=math.inf, **kwargs)
@@ -74,7 +74,7 @@ def test_dropout_draws_the_same_mask_when_a_neighbours_copy_leaves_the_stack():
     task = get_task("mnist1d")
     kwargs = dict(seed=0, steps=5, halving=(), time_limit_s=math.inf)
     rule = "drop(g, 0.1) * exp(sign(g) * sign(m))"
-    together = train_population([rule, "adam"], task, **kwargs)
+    together = train_rules([rule, "adam"], task, **kwargs)
     assert any(r.status == "diverged" and r.steps == 1 for r in together[1])
     assert same(together[0], train_rule(rule, task, **kwargs))
 
@@ -82,8 +82,8 @@ def test_dropout_draws_the_same_mask_when_a_neighbours_copy_leaves_the_stack():
 @pytest.mark.slow
 def test_the_order_of_the_population_does_not_matter(digits):
     kwargs = dict(steps=20, batch_size=32, seed=3, time_limit_s=math.inf)
-    forward = train_population(MIXED[:6], digits, **kwargs)
-    backward = train_population(MIXED[:6][::-1], digits, **kwargs)
+    forward = train_rules(MIXED[:6], digits, **kwargs)
+    backward = train_rules(MIXED[:6][::-1], digits, **kwargs)
     assert same(forward, backward[::-1])
 
 
@@ -97,7 +97,7 @@ def test_a_rule_that_raises_ends_alone_and_the_others_train_on(digits, monkeypat
 
     monkeypatch.setattr(UpdateRule, "directions", directions)
     kwargs = dict(steps=10, batch_size=32, seed=1, lrs=(1e-3, 1e-2))
-    adam, failed, powersign, broken = train_population(["adam", "sign(m)", "powersign", "clip(g, 7)"], digits, **kwargs)
+    adam, failed, powersign, broken = train_rules(["adam", "sign(m)", "powersign", "clip(g, 7)"], digits, **kwargs)
     assert isinstance(failed, RuleFailure) and failed.step == 3 and "FloatingPointError: injected" in str(failed)
     assert isinstance(broken, RuleFailure) and "clip bound" in str(broken)  # cannot even compile
     assert same(adam, train_rule("adam", digits, **kwargs))
@@ -108,7 +108,7 @@ def test_a_rule_that_raises_ends_alone_and_the_others_train_on(digits, monkeypat
 
 def test_hurdle_and_halving_judge_each_rule_on_its_own_copies(digits):
     kwargs = dict(steps=20, batch_size=32, seed=2, hurdle=(5, 0.5), halving=((10, 1),), lrs=(1e-3, 1e-2, 1e-1))
-    strong, weak = train_population(["adam", "1e-4 * w"], digits, **kwargs)
+    strong, weak = train_rules(["adam", "1e-4 * w"], digits, **kwargs)
     assert {r.status for r in weak} == {HURDLE}  # a rule that cannot learn stops at the hurdle
     assert sorted(r.status for r in strong) == [OK, PRUNED, PRUNED] and all(r.steps in (10, 20) for r in strong)
     assert same(strong, train_rule("adam", digits, **kwargs))
@@ -124,22 +124,22 @@ def test_a_rule_that_hangs_times_out_alone(digits, monkeypatch):
 
     monkeypatch.setattr(UpdateRule, "directions", directions)
     kwargs = dict(steps=30, batch_size=32, seed=1, lrs=(1e-3, 1e-2))
-    slow, adam = train_population(["sign(m)", "adam"], digits, time_limit_s=0.5, **kwargs)
+    slow, adam = train_rules(["sign(m)", "adam"], digits, time_limit_s=0.5, **kwargs)
     assert {r.status for r in slow} == {TIMEOUT} and all(r.steps < 30 for r in slow)
     assert {r.status for r in adam} == {OK}
     assert same(adam, train_rule("adam", digits, time_limit_s=math.inf, **kwargs))
 
 
-def test_populations_split_a_batch_in_balanced_groups_one_at_least_per_worker():
-    assert populations(0, 8, 2) == []
-    assert populations(8, 8, 1) == [list(range(8))]
-    assert populations(8, 8, 2) == [[0, 1, 2, 3], [4, 5, 6, 7]]
-    assert [len(g) for g in populations(7, 3, 1)] == [3, 2, 2]
-    assert [len(g) for g in populations(20, 8, 2)] == [7, 7, 6]
-    assert populations(3, 8, 4) == [[0], [1], [2]]
+def test_group_rules_splits_a_batch_in_balanced_groups_one_at_least_per_worker():
+    assert group_rules(0, 8, 2) == []
+    assert group_rules(8, 8, 1) == [list(range(8))]
+    assert group_rules(8, 8, 2) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert [len(g) for g in group_rules(7, 3, 1)] == [3, 2, 2]
+    assert [len(g) for g in group_rules(20, 8, 2)] == [7, 7, 6]
+    assert group_rules(3, 8, 4) == [[0], [1], [2]]
     assert default_population_size("cpu") < default_population_size("cuda:0")
     with pytest.raises(ValueError):
-        populations(3, 0, 1)
+        group_rules(3, 0, 1)
 
 
 class RecordingExecutor(SerialExecutor):
@@ -176,7 +176,7 @@ def test_the_process_backend_trains_one_population_per_worker(tmp_path):
     batch = [resolve_rule(r) for r in BATCH[:4]]
     config = EvalConfig(task="quadratic", steps=100, population_size=8)
     with Evaluator(config, backend="process", workers=2) as evaluator:
-        assert evaluator.executor.workers == 2 and populations(len(batch), 8, 2) == [[0, 1], [2, 3]]
+        assert evaluator.executor.workers == 2 and group_rules(len(batch), 8, 2) == [[0, 1], [2, 3]]
         parallel = evaluator.evaluate(batch, seed=5)
     with Evaluator(EvalConfig(task="quadratic", steps=100, population_size=1)) as evaluator:
         serial = evaluator.evaluate(batch, seed=5)
@@ -234,7 +234,7 @@ def test_population_size_and_device_do_not_enter_the_cache_key_but_a_gpu_does():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_population_on_cuda_matches_its_rules_alone_on_cuda(digits):
     kwargs = dict(steps=20, batch_size=32, seed=1, time_limit_s=math.inf, device="cuda")
-    together = train_population(MIXED, digits, **kwargs)
+    together = train_rules(MIXED, digits, **kwargs)
     for rule, result in zip(MIXED, together):
         alone = train_rule(rule, digits, **kwargs)
         assert [r.status for r in result] == [r.status for r in alone], rule

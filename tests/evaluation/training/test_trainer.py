@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from optsearch.dsl import DSLOptimizer, Operand, compile_rule, parse
 from optsearch.evaluation.training import stacked as stacked_module
-from optsearch.evaluation.training.population import Member
+from optsearch.evaluation.training.stack_loop import Member
 from optsearch.evaluation.training.child import ChildSpec, StackedChild, make_child
 from optsearch.evaluation.records import DIVERGED, HURDLE, NAN, OK, STATUSES, TIMEOUT, LRResult
 from optsearch.evaluation.tasks import get_task
@@ -328,12 +328,12 @@ def test_successive_halving_keeps_the_best_rates_and_they_train_exactly_as_alone
 
 def test_successive_halving_cost_counts_copy_steps():
     from optsearch.evaluation.config import EvalConfig
-    from optsearch.evaluation.jobs import PopulationJob, run_population_job
+    from optsearch.evaluation.jobs import TrainingJob, run_training_job
 
     config = EvalConfig(task="quadratic", lrs=HALF_DECADES, halving=((0.25, 3),), screen=False, hurdle=False)
     config = config.with_task_defaults(get_task("quadratic").defaults)
     assert config.full_copy_steps == 9 * 100 + 3 * 300
-    (outcome,) = run_population_job(PopulationJob(("adam",), config, 0))
+    (outcome,) = run_training_job(TrainingJob(("adam",), config, 0))
     assert outcome.cost == pytest.approx(1.0) and outcome.reward > 0.5
     with pytest.raises(ValueError, match="halving rung"):
         EvalConfig(task="quadratic", halving=((1.5, 2),)).with_task_defaults(get_task("quadratic").defaults)

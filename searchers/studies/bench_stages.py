@@ -1,0 +1,82 @@
+"""The bench builder's stages that run searchers.
+
+The builder (:mod:`optsearch.evaluation.bench.builder`) sits below the searchers and imports none
+of them; the command line hands it these stages by name (:data:`SEARCHER_STAGES`):
+
+- ``trajectories``: every built-in searcher's runs, one per table seed (search seed = table seed),
+  so the table covers the regions searchers actually visit;
+- ``mutations``: one-token mutations (regularized evolution's) of the best rules by table mean,
+  for density near the top.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from optsearch.dsl import Expr, from_tokens, resolve_rule, to_tokens
+from optsearch.evaluation.bench.builder import Builder, table_means
+
+from ..lifecycle import default_run_id
+from ..evolution import RegularizedEvolution
+from ..registry import resolve_searcher, run_named_search
+
+
+def trajectories(builder: Builder) -> None:
+    """Each of the plan's searchers, one run per table seed, then every trained rule on every table seed."""
+    plan, evaluator = builder.plan, builder.evaluator
+    for seed in plan.table_seeds:
+        for name in plan.searchers:
+            try:
+                resolve_searcher(name).load_factory() if resolve_searcher(name).load_runner() is None else None
+            except ImportError as error:  # an optional searcher that is not installed
+                builder.log(f"trajectories: {name} skipped ({error})")
+                continue
+            label = f"bench-{name}"
+            started = time.perf_counter()
+            run_named_search(
+                name,
+                evaluator,
+                budget=plan.searcher_budget,
+                seed=seed,
+                groups=plan.searcher_groups,
+                run_id=default_run_id(label, seed, evaluator.task),
+                label=label,
+            )
+            builder.log(f"trajectories: {name} seed {seed} ({time.perf_counter() - started:.0f} s)")
+    builder.fill()
+
+
+def mutations(builder: Builder) -> None:
+    """``mutations_per_rule`` one-token mutations of each of the ``mutations_top`` best rules by table mean."""
+    plan, evaluator = builder.plan, builder.evaluator
+    means = table_means(evaluator.store, evaluator.task, evaluator.config_hash, plan.table_seeds)
+    best = sorted(means.items(), key=lambda item: -item[1][1])[: plan.mutations_top]
+    children: dict[str, Expr] = {}
+    for rank, (_, (text, _)) in enumerate(best):
+        expr = resolve_rule(text)
+        groups = max(1, min(3, _groups_of(expr)))
+        try:
+            tokens = to_tokens(expr, groups)
+        except ValueError:
+            continue
+        mutator = RegularizedEvolution(groups=groups, seed=plan.seed + rank)
+        for _ in range(plan.mutations_per_rule):
+            child = from_tokens(mutator.mutate(tokens))
+            children.setdefault(str(child), child)
+    builder.add(list(children.values()), "mutation")
+
+
+def _groups_of(expr: Expr) -> int:
+    """The fewest groups whose token encoding holds ``expr`` (up to 3; 3 when none does)."""
+    for groups in (1, 2, 3):
+        try:
+            to_tokens(expr, groups)
+            return groups
+        except ValueError:
+            continue
+    return 3
+
+
+#: The stages above the builder, by name, for :func:`optsearch.evaluation.bench.builder.build`.
+SEARCHER_STAGES: dict[str, Callable[[Builder], None]] = {"trajectories": trajectories, "mutations": mutations}
