@@ -38,26 +38,34 @@ def module_name(relative: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def resolved_imports(source: str, relative: Path) -> list[tuple[int, str]]:
-    """``(line, "optsearch.name...")`` for every import in ``source`` (the file ``relative``), relative
-    ones resolved to absolute names (``""`` for one that climbs above ``optsearch``)."""
+def _import_statements(source: str, relative: Path) -> list[tuple[int, str, tuple[str, ...]]]:
+    """``(line, origin, names)`` for every import in ``source`` (the file ``relative``), in functions
+    too: ``import a.b`` gives ``("a.b", ())``; ``from x import y, z`` gives ``(x, ("y", "z"))`` with
+    a relative ``x`` resolved to an absolute name (``""`` for one that climbs above ``optsearch``)."""
     module = module_name(relative)
     package = module if relative.name == "__init__.py" else module.rpartition(".")[0]
     found = []
     for node in ast.walk(ast.parse(source, filename=str(relative))):
         if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
+            found += [(node.lineno, alias.name, ()) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: level 1 is this package, each more climbs one
                 base = package.split(".")[: max(0, package.count(".") + 1 - (node.level - 1))]
                 origin = ".".join(base + ([node.module] if node.module else []))
             else:
                 origin = node.module or ""
-            # `from optsearch import x` imports optsearch.x (a module or a name of the root)
-            targets = [f"{origin}.{alias.name}" for alias in node.names] if origin in ("optsearch", "optsearch.evaluation") else [origin]
-        else:
-            continue
-        found += [(node.lineno, target) for target in targets]
+            found.append((node.lineno, origin, tuple(alias.name for alias in node.names)))
+    return found
+
+
+def resolved_imports(source: str, relative: Path) -> list[tuple[int, str]]:
+    """``(line, "optsearch.name...")`` for every import in ``source`` (the file ``relative``), relative
+    ones resolved to absolute names (``""`` for one that climbs above ``optsearch``)."""
+    found = []
+    for line, origin, names in _import_statements(source, relative):
+        # `from optsearch import x` imports optsearch.x (a module or a name of the root)
+        targets = [f"{origin}.{name}" for name in names] if names and origin in ("optsearch", "optsearch.evaluation") else [origin]
+        found += [(line, target) for target in targets]
     return found
 
 
@@ -266,24 +274,11 @@ def evaluation_imports(source: str, relative: Path) -> list[tuple[int, str]]:
     """``(line, path under evaluation/)`` of every module of ``evaluation/`` that ``source`` (the file
     ``relative``) imports, in functions and ``TYPE_CHECKING`` blocks too; ``from x import y`` imports
     ``x.y`` when that is a module, else ``x``."""
-    module = module_name(relative)
-    package = module if relative.name == "__init__.py" else module.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(source, filename=str(relative))):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: max(0, package.count(".") + 1 - (node.level - 1))]
-                origin = ".".join(base + ([node.module] if node.module else []))
-            else:
-                origin = node.module or ""
-            targets = [f"{origin}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for target in targets:
+    for line, origin, names in _import_statements(source, relative):
+        for target in [f"{origin}.{name}" for name in names] if names else [origin]:
             if target == "optsearch.evaluation" or target.startswith("optsearch.evaluation."):
-                found.append((node.lineno, evaluation_module(target[len("optsearch.evaluation") :])))
+                found.append((line, evaluation_module(target[len("optsearch.evaluation") :])))
     return found
 
 
