@@ -10,7 +10,7 @@ from typing import Optional
 from optsearch.dsl import RuleConfig
 
 from .tasks import DEFAULT_TASK, TaskDefaults
-from .training.protocol import TrainingProtocol
+from .training.protocol import TrainingProtocol, rungs_in_steps
 
 FLOOR_REWARD = 0.0
 
@@ -128,7 +128,7 @@ class EvalConfig:
     def halving_steps(self) -> tuple[tuple[int, int], ...]:
         """The rungs in optimizer steps: ``((step, keep), ...)``."""
         assert self.steps is not None and self.halving is not None
-        return tuple((max(1, int(round(fraction * self.steps))), keep) for fraction, keep in self.halving)
+        return rungs_in_steps(self.halving, self.steps)
 
     @property
     def full_copy_steps(self) -> int:

@@ -26,11 +26,17 @@ from optsearch.dsl.rule_config import RuleConfig
 from ..tasks import TaskDefaults
 from .loop import DIVERGENCE_FACTOR
 
-__all__ = ["TrainingProtocol"]
+__all__ = ["TrainingProtocol", "rungs_in_steps"]
 
 #: Fields named alike here and in :class:`TaskDefaults` that differ in unit: the task gives the
 #: halving rungs as fractions of the steps, the protocol as steps.
 _IN_OTHER_UNITS = frozenset({"halving"})
+
+
+def rungs_in_steps(halving: Any, steps: int) -> tuple[tuple[int, int], ...]:
+    """Successive-halving rungs given as fractions of the steps, ``((fraction, keep), ...)``, in
+    optimizer steps: ``((max(1, round(fraction · steps)), keep), ...)``."""
+    return tuple((max(1, int(round(fraction * steps))), keep) for fraction, keep in halving)
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ class TrainingProtocol:
                 given[name] = getattr(defaults, name)
         if "halving" not in given:  # the task's rungs, given as fractions of the steps
             steps = int(given["steps"])
-            given["halving"] = tuple((max(1, int(round(fraction * steps))), keep) for fraction, keep in defaults.halving)
+            given["halving"] = rungs_in_steps(defaults.halving, steps)
         return cls(**given)
 
     @property
