@@ -24,6 +24,9 @@ The modules, one job each:
 * :mod:`.process`: :class:`ProcessExecutor`, a pool of persistent ``spawn`` worker processes (its
   docstring explains the design and :class:`MainModuleError`); :mod:`.process_worker`: one worker.
 * :mod:`.ray_backend`: :class:`RayExecutor`, a pool of Ray actors.
+* :mod:`.in_order`: :func:`~.in_order.results_in_order`, whole jobs (a comparison's seeds, a
+  transfer suite's entries) on the process backend, their results in input order and their own
+  exceptions raised in the caller.
 """
 
 from __future__ import annotations

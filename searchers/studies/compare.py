@@ -212,45 +212,21 @@ def _seed_job(compare: CompareConfig, eval_config: EvalConfig, store: str, seed:
         return (seed, *_run_seed(compare, evaluator, seed))
 
 
-def _seed_job_catching(job: tuple) -> tuple:
-    """:func:`_seed_job` of ``job`` (its arguments) in an executor worker: ``(value, None)``, or
-    ``(None, (exception, traceback text))`` when it raised, so that the parent can raise that very
-    exception (a failed job's outcome would carry its text only)."""
-    import traceback
-
-    try:
-        return _seed_job(*job), None
-    except Exception as error:  # noqa: BLE001 - raised again in the parent
-        return None, (error, traceback.format_exc())
+def _seed_process(job: tuple) -> tuple:
+    """:func:`_seed_job` of ``job`` (its arguments) in a worker process."""
+    return _seed_job(*job)
 
 
 def _seeds_in_processes(compare: CompareConfig, eval_config: EvalConfig, store: str, seeds: list[int], processes: int, data_dir: Optional[str]):
     """``(seed, {arm: results}, {arm: seconds})`` for every seed, computed on ``processes`` workers of
-    the process executor, in seed order: each as soon as it and every seed before it are done.
-
-    A seed whose search raised raises its exception here (the worker's traceback as its cause) once
-    every seed's job has ended; the seeds after it are not yielded. A job the executor could not
-    complete (its worker died on every attempt, say) raises ``RuntimeError``."""
-    from optsearch.evaluation.executor import make_executor
+    the process backend, in seed order: each as soon as it and every seed before it are done
+    (:func:`~optsearch.evaluation.executor.in_order.results_in_order`: a seed whose search raised
+    raises its exception here once every seed's job has ended; the seeds after it are not yielded)."""
+    from optsearch.evaluation.executor.in_order import results_in_order
 
     jobs = [(compare, eval_config, str(store), seed, data_dir) for seed in seeds]
-    done: dict = {}  # job index -> JobOutcome, until its seed's turn
-    turn, failed = 0, None  # the next seed to yield; the outcome of the first that failed
-    with make_executor("process", workers=processes) as executor:
-        for index, outcome in executor.run(_seed_job_catching, jobs):
-            done[index] = outcome
-            while failed is None and turn in done:
-                next_outcome = done.pop(turn)
-                if not next_outcome.ok or next_outcome.value[1] is not None:
-                    failed = next_outcome  # the other seeds still run to their end, as before
-                    break
-                yield next_outcome.value[0]
-                turn += 1
-    if failed is not None:
-        if not failed.ok:
-            raise RuntimeError(f"the search of seed {seeds[turn]} failed in its worker process: {failed.error}\n{failed.traceback or ''}".rstrip())
-        error, worker_traceback = failed.value[1]
-        raise error from RuntimeError(f"in the worker process of seed {seeds[turn]}:\n{worker_traceback}")
+    for _, value in results_in_order(_seed_process, jobs, processes, lambda index: f"the search of seed {seeds[index]}"):
+        yield value
 
 
 def _race(evaluator: Evaluator, rows: list, compare: CompareConfig, out_dir: Path, backend, workers, address, progress=None):

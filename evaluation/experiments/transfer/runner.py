@@ -10,15 +10,12 @@ ran in, so the suite is the same with one process or many (a test checks it).
 
 from __future__ import annotations
 
-import traceback
-from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence, Union
+from typing import Callable, Mapping, Optional, Sequence
 
 import torch
 
-from ...executor import JobOutcome, make_executor
+from ...executor.in_order import results_in_order
 from .profile import write as write_suite
 from .records import TransferResult
 from .render import write as write_result
@@ -68,40 +65,11 @@ def _entry_job(rules: Mapping[str, str], config, data_dir: Optional[str], device
     return transfer(dict(rules), config, data_dir=data_dir, device=device, progress=progress)
 
 
-@dataclass(frozen=True)
-class _Raised:
-    """The exception an entry raised in a worker process, carried back so that :func:`run_suite`
-    raises that very exception (the command line reports some, a missing dataset say, by type)."""
-
-    error: Exception
-    traceback: str
-
-
-def _entry_process(payload: tuple[Mapping[str, str], object, Optional[str]]) -> Union[TransferResult, _Raised]:
+def _entry_process(payload: tuple[Mapping[str, str], object, Optional[str]]) -> TransferResult:
     """One entry in a worker process: ``payload`` is ``(rules, config, data_dir)``."""
     rules, config, data_dir = payload
     torch.set_num_threads(1)  # one core per process: the processes are the parallelism
-    try:
-        return _entry_job(rules, config, data_dir)
-    except Exception as error:
-        return _Raised(error, traceback.format_exc())
-
-
-class _RemoteTraceback(Exception):
-    """The worker's traceback, chained under the exception it raised."""
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.args[0]}"""'
-
-
-def _entry_result(label: str, outcome: JobOutcome) -> TransferResult:
-    """The entry's result, or the exception it raised in its worker; a job the executor could not
-    finish (the worker died twice, the result could not be sent back) is a ``RuntimeError``."""
-    if not outcome.ok:
-        raise RuntimeError(f"the transfer of {label} failed in its worker process: {outcome.error}")
-    if isinstance(outcome.value, _Raised):
-        raise outcome.value.error from _RemoteTraceback(outcome.value.traceback)
-    return outcome.value
+    return _entry_job(rules, config, data_dir)
 
 
 def run_suite(
@@ -129,7 +97,8 @@ def run_suite(
 
     Entries finish in order: an entry's files are written once it and every entry before it are
     done. An entry that raises (here or in its worker process) raises from here when its turn
-    comes, after the entries before it are written; the entries after it are not.
+    comes, after the entries before it are written (in processes, once every entry's job has
+    ended); the entries after it are not written.
     """
     if processes > 1 and str(device) != "cpu":
         raise ValueError(f"parallel transfer processes train on the CPU, not {device}")
@@ -158,15 +127,10 @@ def run_suite(
             finish(index, _entry_job(rules, config, data_dir, device, per_run))
     else:
         payloads = [(dict(rules), config, data_dir) for _, config in configs]
-        arrived: dict[int, JobOutcome] = {}
-        turn = 0  # the next entry to finish
-        with make_executor("process", workers=min(processes, len(configs))) as pool:
-            with closing(pool.run(_entry_process, payloads)) as outcomes:  # closing: kills what still runs
-                for index, outcome in outcomes:
-                    arrived[index] = outcome
-                    while turn in arrived:
-                        finish(turn, _entry_result(configs[turn][0].label, arrived.pop(turn)))
-                        turn += 1
+        workers = min(processes, len(configs))
+        describe = lambda index: f"the transfer of {configs[index][0].label}"  # noqa: E731
+        for index, result in results_in_order(_entry_process, payloads, workers, describe):
+            finish(index, result)
     suite = build_suite([r for r in results if r is not None])
     ordered = {entry.label: reports[entry.label] for entry, _ in configs}
     return suite, write_suite(suite, out, ordered)
