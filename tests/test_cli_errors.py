@@ -37,6 +37,7 @@ CASES = [
     pytest.param((*COMPARE, "--device", "cuda"), "CUDA is not available", False, marks=NO_CUDA),
     ((*EVAL, "--population-size", "0"), "--population-size: must be from 1", False),
     ((*SEARCH, "--population-size", "many"), "--population-size: expected a whole number", False),
+    (("bench", "build", "--store", "table.sqlite", "--incumbents-from", "nosuch.sqlite"), "--incumbents-from: no results store at nosuch.sqlite", False),
     # transfer: task, model, device, numbers, output folder
     (("transfer", "adam", "--task", "nosuch"), "unknown task 'nosuch'", False),
     (("transfer", "adam", "--task", "quadratic"), "function task", False),

@@ -18,7 +18,10 @@ table seeds (:func:`fill`):
 5. ``top``: every rule whose mean test accuracy is within ``top_margin`` of Adam's or above, on
    ``top_seeds`` seeds (0 … ``top_seeds`` − 1), best first, in chunks of ``top_chunk`` rules, so
    that the rules a search ends on are measured well enough to hold live (an interrupted build has
-   finished the best rules first).
+   finished the best rules first);
+6. ``incumbents`` (run by :mod:`~optsearch.searchers.studies.bench_stages`): the final incumbent of
+   every run in the plan's ``incumbent_stores`` (the comparisons a study documents) on the same
+   seeds, so that the rules searches end on are measured as well as the top.
 
 A share of the screen-passing rules (chosen by fingerprint, so the choice never depends on the
 order of the build) is also evaluated on the noise seeds, to measure the seed-to-seed spread on
@@ -57,6 +60,8 @@ class BuildPlan:
     ``noise_share``: the share of screen-passing rules also evaluated on ``noise_seeds``.
     ``top_margin``/``top_seeds``/``top_chunk``: the ``top`` stage (rules within ``top_margin`` of
     Adam's mean test accuracy or above get ``top_seeds`` seeds).
+    ``incumbent_stores``: comparison stores whose runs' final incumbents the ``incumbents`` stage
+    gives ``top_seeds`` seeds too (the rules documented studies end on).
     """
 
     table_seeds: tuple[int, ...] = (0, 1, 2)
@@ -73,7 +78,8 @@ class BuildPlan:
     top_margin: float = 0.01
     top_seeds: int = 10
     top_chunk: int = 50
-    stages: tuple[str, ...] = ("named", "trajectories", "random", "mutations", "top")
+    incumbent_stores: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ("named", "trajectories", "random", "mutations", "top", "incumbents")
 
     @property
     def all_seeds(self) -> tuple[int, ...]:
@@ -179,15 +185,19 @@ class Builder:
         if texts is None:
             self.log("top: Adam is not in the store yet (run the named stage first)")
             return
-        exprs = [resolve_rule(t) for t in texts]
+        self.log(f"top: {len(texts)} rules within {self.plan.top_margin} of Adam's mean test accuracy or above, seeds 0-{self.plan.top_seeds - 1}")
+        self.on_top_seeds([resolve_rule(t) for t in texts], "top")
+
+    def on_top_seeds(self, exprs: Sequence[Expr], source: str) -> None:
+        """``exprs`` on seeds 0 to ``top_seeds - 1``, in chunks of ``top_chunk`` rules (best first:
+        an interrupted stage has resolved the rules that matter most)."""
         seeds = range(self.plan.top_seeds)
-        self.log(f"top: {len(exprs)} rules within {self.plan.top_margin} of Adam's mean test accuracy or above, seeds 0-{seeds[-1]}")
         for start in range(0, len(exprs), self.plan.top_chunk):
             started = time.perf_counter()
             part = exprs[start : start + self.plan.top_chunk]
             for seed in seeds:
-                self.evaluate(part, seed, "top")
-            self.log(f"top: {start + len(part)}/{len(exprs)} rules on {len(seeds)} seeds ({time.perf_counter() - started:.0f} s)")
+                self.evaluate(part, seed, source)
+            self.log(f"{source}: {start + len(part)}/{len(exprs)} rules on {len(seeds)} seeds ({time.perf_counter() - started:.0f} s)")
 
     def run(self) -> None:
         for stage in self.plan.stages:

@@ -31,6 +31,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         mutations_top=args.mutations_top,
         mutations_per_rule=args.mutations_per_rule,
         seed=args.seed,
+        incumbent_stores=tuple(_comparison_store(path) for path in args.incumbents_from or ()),
     )
     if args.random_rules is not None:
         groups = dict(plan.random_rules)
@@ -54,6 +55,13 @@ def cmd_build(args: argparse.Namespace) -> int:
         stages=SEARCHER_STAGES,
     )
     return 0
+
+
+def _comparison_store(path: str) -> str:
+    try:
+        return existing_store(path)
+    except UsageError as error:
+        raise UsageError(f"--incumbents-from: {error}") from None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -123,12 +131,15 @@ def register(commands) -> None:
     actions = bench.add_subparsers(dest="bench_command", required=True, parser_class=type(bench))
     build = actions.add_parser("build", help="evaluate the builder's plan into a results store (resumable)")
     build.add_argument("--store", required=True, help="the SQLite store the table's evaluations go into")
-    build.add_argument("--stages", default=None, help="comma-separated: named,trajectories,random,mutations,top (default: all)")
+    build.add_argument("--stages", default=None, help="comma-separated: named,trajectories,random,mutations,top,incumbents (default: all)")
     build.add_argument("--searcher-budget", type=positive_int, default=200, help="proposals per searcher run (trajectories)")
     build.add_argument("--random-rules", type=positive_int, default=None, help="uniform random rules over 1-3 groups (default 12000)")
     build.add_argument("--mutations-top", type=positive_int, default=100, help="mutate the best N rules by table mean (mutations)")
     build.add_argument("--mutations-per-rule", type=positive_int, default=10, help="one-token mutations per rule (mutations)")
     build.add_argument("--seed", type=seed, default=0, help="the plan's seed: its random rules and mutations (another seed: other rules)")
+    build.add_argument(
+        "--incumbents-from", action="append", metavar="STORE", help="a comparison's store: its runs' final incumbents get the top's seeds (incumbents)"
+    )
     build.add_argument("--ingest", action="append", help="another store of the same protocol whose results join the table")
     build.add_argument("--from-table", action="store_true", help="start from the shipped table's rows (continue it)")
     add_backend_options(build, PARALLEL_BACKEND)

@@ -6,16 +6,21 @@ of them; the command line hands it these stages by name (:data:`SEARCHER_STAGES`
 - ``trajectories``: every built-in searcher's runs, one per table seed (search seed = table seed),
   so the table covers the regions searchers actually visit;
 - ``mutations``: one-token mutations (regularized evolution's) of the best rules by table mean,
-  for density near the top.
+  for density near the top;
+- ``incumbents``: the final incumbents of the comparisons in the plan's ``incumbent_stores``, on
+  the top stage's seeds.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterable, Union
 
 from optsearch.dsl import Expr, from_tokens, resolve_rule, to_tokens
 from optsearch.evaluation.bench.builder import Builder, table_means
+from optsearch.evaluation.statistics.incumbents import final_incumbent
+from optsearch.evaluation.store import open_store
 
 from ..lifecycle import default_run_id
 from ..evolution import RegularizedEvolution
@@ -67,6 +72,43 @@ def mutations(builder: Builder) -> None:
     builder.add(list(children.values()), "mutation")
 
 
+#: Runs of these labels re-score rules; they are not searches.
+NOT_SEARCHES = ("heldout", "race")
+
+
+def final_incumbents(store: Union[str, Path], tasks: Iterable[str]) -> dict[str, dict[int, str]]:
+    """Searcher label -> search seed -> the rule text its run on one of ``tasks`` ends on (the rule
+    with the run's best search reward, as the held-out protocol takes it), from a comparison's store."""
+    wanted = set(tasks)
+    opened = open_store(str(store))
+    runs: dict[str, dict[int, str]] = {}
+    try:
+        for run in opened.runs():
+            if run.get("task") not in wanted:
+                continue
+            best = final_incumbent(opened.results(run_id=run["run_id"]))
+            if best is not None and best.searcher not in NOT_SEARCHES:
+                runs.setdefault(best.searcher, {})[int(run["seed"])] = best.rule
+    finally:
+        opened.close()
+    return runs
+
+
+def incumbents(builder: Builder) -> None:
+    """The final incumbent of every run in the plan's ``incumbent_stores`` (live or bench runs of the
+    builder's task) on seeds 0 to ``top_seeds - 1``, in the order the stores list them."""
+    task = builder.evaluator.task
+    texts: dict[str, None] = {}
+    for store in builder.plan.incumbent_stores:
+        for by_seed in final_incumbents(store, (task, f"{task}-bench")).values():
+            texts.update(dict.fromkeys(by_seed[s] for s in sorted(by_seed)))
+    if not texts:
+        builder.log("incumbents: no comparison store given (--incumbents-from)")
+        return
+    builder.log(f"incumbents: {len(texts)} distinct final incumbents of {len(builder.plan.incumbent_stores)} stores")
+    builder.on_top_seeds([resolve_rule(t) for t in texts], "incumbents")
+
+
 def _groups_of(expr: Expr) -> int:
     """The fewest groups whose token encoding holds ``expr`` (up to 3; 3 when none does)."""
     for groups in (1, 2, 3):
@@ -79,4 +121,4 @@ def _groups_of(expr: Expr) -> int:
 
 
 #: The stages above the builder, by name, for :func:`optsearch.evaluation.bench.builder.build`.
-SEARCHER_STAGES: dict[str, Callable[[Builder], None]] = {"trajectories": trajectories, "mutations": mutations}
+SEARCHER_STAGES: dict[str, Callable[[Builder], None]] = {"trajectories": trajectories, "mutations": mutations, "incumbents": incumbents}

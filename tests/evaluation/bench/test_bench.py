@@ -331,3 +331,29 @@ def test_export_from_stores_and_load(tmp_path):
     assert bench.expected("adam").seeds == 3 and bench.best.rule in ("adam", "g", "m")
     with pytest.raises(BenchError):
         load_bench("digits")
+
+
+@pytest.mark.slow
+@pytest.mark.live  # not about the bench's answers, so not in CI's second pass
+def test_the_incumbents_stage_gives_the_rules_comparisons_end_on_the_top_seeds(tmp_path):
+    from optsearch.searchers.registry import run_named_search
+    from optsearch.searchers.studies.bench_stages import final_incumbents
+
+    config = EvalConfig(task="quadratic")
+    runs = tmp_path / "comparison.sqlite"
+    ends: set[str] = set()
+    with Evaluator(config, store=str(runs), backend="serial") as evaluator:
+        for seed in (0, 1):
+            results = run_named_search("random", evaluator, budget=40, seed=seed, groups=2).results
+            ends.add(max(results, key=lambda r: r.reward).fingerprint)  # the first of the best rewards
+        evaluator.evaluate([parse("adam")], seed=99, searcher="heldout", run_id="heldout")
+    assert set(final_incumbents(runs, ["quadratic"])) == {"random"}  # a held-out run is no search
+    assert len(final_incumbents(runs, ["quadratic"])["random"]) == 2 and final_incumbents(runs, ["mnist1d"]) == {}
+
+    target = tmp_path / "table.sqlite"
+    plan = BuildPlan(stages=("incumbents",), incumbent_stores=(str(runs),), top_seeds=4, top_chunk=1, noise_share=0.0)
+    build(target, plan, config=config, backend="serial", log=lambda message: None, stages=SEARCHER_STAGES)
+    seeds: dict[str, set[int]] = {}
+    for row in SQLiteStore(str(target)).results(task="quadratic"):
+        seeds.setdefault(row.fingerprint, set()).add(row.seed)
+    assert seeds == {fp: {0, 1, 2, 3} for fp in ends}
