@@ -10,15 +10,15 @@ budget they are the summary's numbers exactly. Per budget:
 - per searcher (``budgets.csv``): the held-out IQM of the runs' incumbents at ``b`` with its bootstrap
   interval, and ``compute``, the mean Σ cost of the first ``b`` proposals;
 - per pair of searchers (``verdicts.csv``): the difference of mean held-out scores ``a − b`` with its
-  bootstrap interval, and whether the interval excludes 0 (``separated``), the test of the final verdict;
+  Welch t interval, and whether the interval excludes 0 (``separated``, one pair's own test);
   and the same at the **family-wise** level ``1 − α/m`` (``fw_ci_low``/``fw_ci_high``,
   ``separated_familywise``), Bonferroni over the ``m`` = pairs × budgets intervals of the table.
 
 Why both: the table looks at every pair at every budget, so an unadjusted 95 % interval somewhere in
 it excludes 0 by chance far more often than 5 % of the time. Only the family-wise column is a claim
 about the table as a whole (its chance of any false separation is at most ``α`` by the union bound,
-whatever the dependence between budgets, which share runs); the unadjusted column is what the final
-verdict alone would say at that budget.
+whatever the dependence between budgets, which share runs); the unadjusted column is what one pair's own
+interval says at that budget. The final verdict of ``summary.md`` is family-wise over its pairs.
 """
 
 from __future__ import annotations
@@ -127,10 +127,10 @@ def budget_lines(verdicts: Sequence[BudgetVerdict], confidence: float = 0.95) ->
         "",
         "The same runs judged at smaller budgets: at budget *b* a run's score is the held-out score of its incumbent "
         f"among its first *b* proposals. Cells: held-out IQM [{level} CI]. *Separated (family-wise)*: pairs whose "
-        f"bootstrap interval of the difference of mean held-out scores excludes 0 at the Bonferroni level over all "
+        f"Welch t interval of the difference of mean held-out scores excludes 0 at the Bonferroni level over all "
         f"{family} pair × budget intervals of this table, so the chance that any of them is wrong is at most "
-        f"{100 - round(confidence * 100)} %. *Unadjusted only*: pairs separated at {level} alone, as the verdict above "
-        "would say at that budget, but not family-wise (a table this size shows some by chance). Compute at each "
+        f"{100 - round(confidence * 100)} %. *Unadjusted only*: pairs whose own {level} interval excludes 0 at that "
+        "budget, but not family-wise (a table this size shows some by chance). Compute at each "
         "budget: `budgets.csv`; every pair: `verdicts.csv`.",
         "",
         "| budget | " + " | ".join(cell(label) for label in labels) + " | separated (family-wise) | unadjusted only |",

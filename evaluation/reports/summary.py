@@ -17,6 +17,7 @@ search rewards. Per searcher:
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -86,17 +87,28 @@ def summarize(data: ComparisonData, *, reference: str = "random", seed: int = 0)
 
 
 def pairwise(data: ComparisonData, seed: int = 0) -> list[tuple[str, str, Difference, Any]]:
-    """For every pair of searchers: (a, b, difference of final held-out means, seeds to separate)."""
+    """For every pair of searchers: (a, b, difference of final held-out means at ``data.confidence``,
+    seeds per searcher to separate it at the error rate ``1 − data.confidence``)."""
     out = []
     for a, b in itertools.combinations(data.runs, 2):
         x, y = data.final_heldout(a), data.final_heldout(b)
-        out.append((a, b, unpaired_difference(x, y, data.confidence, seed), seeds_to_separate(x, y)))
+        out.append((a, b, unpaired_difference(x, y, data.confidence, seed), seeds_to_separate(x, y, alpha=1.0 - data.confidence)))
     return out
 
 
+def familywise(data: ComparisonData) -> ComparisonData:
+    """``data`` at the Bonferroni level of its pairs of searchers, ``1 − (1 − confidence) / pairs``: the
+    chance that any pair's interval misses its true difference is then at most ``1 − confidence``."""
+    k = len(data.runs)
+    pairs = max(1, k * (k - 1) // 2)
+    return replace(data, confidence=1.0 - (1.0 - data.confidence) / pairs)
+
+
 def verdict_lines(data: ComparisonData, seed: int = 0) -> list[str]:
-    """The **Verdict** section: which searchers are separated at this budget, which are not."""
-    pairs = pairwise(data, seed)
+    """The **Verdict** section: which searchers are separated at this budget, family-wise (a claim
+    about every pair at once, :func:`familywise`), which are not."""
+    wide = familywise(data)
+    pairs = pairwise(wide, seed)
     n = len(data.search_seeds)
     budget = max((len(run) for per_seed in data.runs.values() for run in per_seed), default=0)
     level = f"{round(data.confidence * 100)} %"
@@ -105,14 +117,21 @@ def verdict_lines(data: ComparisonData, seed: int = 0) -> list[str]:
     lines = ["## Verdict", ""]
     if not pairs:
         return lines + ["Only one searcher ran: nothing to compare.", ""]
+    family = (
+        f" family-wise: each of the {len(pairs)} pairs' intervals is at {wide.confidence:.2%} (Bonferroni), so the "
+        f"chance that any separation below is wrong is at most {100 - round(data.confidence * 100)} % (at {level} per pair "
+        "one of them would often be: `benchmarks/verdict_error_rates.py`)"
+        if len(pairs) > 1
+        else ""
+    )
     lines.append(
         f"At {budget} proposals and {n} search seeds, a pair of searchers is *separated* when the {level} "
-        "bootstrap interval of the difference of their final held-out scores excludes 0."
+        f"interval (Welch's t) of the difference of their final held-out scores excludes 0{',' if family else ''}{family}."
     )
     if n < 5:
         lines.append(
-            f"With only {n} seeds per searcher a bootstrap interval is narrower than it should be: treat the "
-            "separations below as provisional, and run more seeds (`--seeds`) before publishing them."
+            f"With only {n} seeds per searcher the interval rests on the final scores being about normal, which so few "
+            "cannot show: treat the separations below as provisional, and run more seeds (`--seeds`) before publishing them."
         )
     lines.append("")
     for a, b, d in separated:
@@ -124,7 +143,7 @@ def verdict_lines(data: ComparisonData, seed: int = 0) -> list[str]:
         if need is None:
             hint = "their final scores are identical: no number of seeds would separate them"
         elif need > n:
-            hint = f"about {need} seeds per searcher would be needed to separate a difference this size (80 % power)"
+            hint = f"about {need} seeds per searcher would be needed to separate a difference this size at this level (80 % power)"
         else:
             hint = "the difference is within the noise although enough seeds ran: it is most likely smaller than it looks"
         lines.append(f"- {a} vs {b}: not separated ({d.mean:+.3f} {interval(d.low, d.high)}); {hint}.")

@@ -5,8 +5,8 @@
   held-out seeds of a comparison (3 by default) a bootstrap of the pairs has only a handful of
   distinct resamples, so the t interval is the honest one there.
 - :func:`unpaired_difference`: two searchers' final held-out scores across their search seeds
-  (independent runs): the difference of means with a bootstrap interval
-  (``scipy.stats.bootstrap``, the two samples resampled independently).
+  (independent runs): the difference of means with Welch's t interval (``scipy.stats.ttest_ind``,
+  unequal variances; chosen over a bootstrap by simulation, see the function).
 - :func:`seeds_to_separate`: how many seeds per arm a two-sided test at level α would need to
   tell the observed difference from zero with the given power, from the observed spread
   (normal approximation: ``n = 2 (z_{1-α/2} + z_{power})² s² / δ²``).
@@ -15,14 +15,12 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 from scipy import stats as _st
 
-from .stats import DEFAULT_RESAMPLES
 
 
 @dataclass(frozen=True)
@@ -58,33 +56,26 @@ def paired_difference(x: Sequence[float], y: Sequence[float], confidence: float 
     return Difference(mean, float(interval.low), float(interval.high))
 
 
-def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
-
-
 def unpaired_difference(
     x: Sequence[float], y: Sequence[float], confidence: float = 0.95, seed: int = 0
 ) -> Difference:
-    """Difference of means of two independent samples with a percentile bootstrap interval."""
+    """Difference of means of two independent samples with Welch's t interval (unequal variances).
+
+    Measured against the percentile bootstrap it replaced (2026-12-07,
+    ``benchmarks/verdict_error_rates.py``: equal searchers, 20 seeds each, normal and skewed final
+    scores): one pair's 95 % interval missed 0 in 5–6 % of null comparisons with Welch and 6–7 %
+    with the bootstrap, and at the Bonferroni level of ten pairs the chance of any false
+    separation was 0.03 with Welch and 0.07–0.08 with the bootstrap, whose percentile interval is
+    too narrow at 20 seeds and worse in the tails. ``seed`` is accepted for callers that passed the
+    bootstrap's seed; the interval no longer depends on it."""
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     mean = float(a.mean() - b.mean())
     if a.size < 2 or b.size < 2:
         return Difference(mean, math.nan, math.nan)
     if np.ptp(a) == 0.0 and np.ptp(b) == 0.0:
         return Difference(mean, mean, mean)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = _st.bootstrap(
-            (a, b),
-            _mean_difference,
-            n_resamples=DEFAULT_RESAMPLES,
-            vectorized=True,
-            paired=False,
-            confidence_level=confidence,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    interval = _st.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    low, high = float(interval.low), float(interval.high)
     return Difference(mean, min(low, mean), max(high, mean))
 
 

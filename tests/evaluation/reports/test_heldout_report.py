@@ -19,7 +19,7 @@ from optsearch.evaluation.experiments.race import RACE_SEED_BASE
 from optsearch.evaluation.records import OK, EvalResult
 from optsearch.evaluation.reports.data import ComparisonData
 from optsearch.evaluation.reports.leaderboard import COLUMNS as LEADERBOARD_COLUMNS
-from optsearch.evaluation.reports.summary import pairwise, summary_columns, verdict_lines
+from optsearch.evaluation.reports.summary import familywise, pairwise, summary_columns, verdict_lines
 from optsearch.evaluation.statistics.differences import paired_difference, seeds_to_separate, unpaired_difference
 from optsearch.evaluation.statistics.incumbents import HeldoutScores, incumbents
 from optsearch.evaluation.store import ResultStore
@@ -90,6 +90,28 @@ def test_the_verdict_separates_exactly_the_pairs_whose_difference_is_clear():
     assert len(unresolved) == 1 and unresolved[0].startswith("- weak vs weak_twin: not separated (-0.005 ")
     assert len(claims) == 3
     assert "At 1 proposals and 8 search seeds" in lines[2] and not any("provisional" in line for line in lines)
+
+
+def test_the_verdict_is_family_wise_over_its_pairs():
+    """Three searchers are three intervals: a pair whose own 95 % interval just excludes 0 is not a
+    separation of the verdict, whose intervals are at 1 − 0.05/3 (the chance of any false winner
+    among the pairs is then at most 5 %)."""
+    low = [0.60, 0.62, 0.58, 0.61, 0.59, 0.60, 0.63, 0.57]
+    data = constructed_comparison({
+        "a": low,
+        "b": [v + 0.025 for v in [0.61, 0.59, 0.60, 0.62, 0.58, 0.61, 0.57, 0.60]],
+        "c": [v + 0.1 for v in low],
+    })  # fmt: skip
+    alone = {(a, b): d for a, b, d, _ in pairwise(data)}
+    assert alone[("a", "b")].separated  # its own 95 % interval excludes 0
+    assert familywise(data).confidence == pytest.approx(1 - 0.05 / 3)
+    lines = verdict_lines(data)
+    assert not any(line.startswith("- **b beats a**") for line in lines)
+    assert any(line.startswith("- a vs b: not separated") for line in lines)
+    assert [line for line in lines if line.startswith("- **")] == [
+        line for line in lines if re.match(r"- \*\*c beats [ab]\*\*", line)
+    ] and len([line for line in lines if line.startswith("- **")]) == 2
+    assert "each of the 3 pairs' intervals is at 98.33% (Bonferroni)" in lines[2]
 
 
 def test_seeds_to_separate_grows_with_noise_and_shrinks_with_the_gap():
