@@ -129,7 +129,14 @@ def main() -> None:
         lines.append(
             f"| {label} | {len(order)} | {iqm(bench_scores):.4f} | {iqm(live_scores):.4f} | {gap:+.4f} | {gap - (adam_bench - adam_live_mean):+.4f} |"
         )
-    lines += ["", "| pair | bench: IQM difference [95 % CI] | live: IQM difference [95 % CI] | same verdict |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "Pairs: the IQM difference with a 95 % bootstrap interval on each side, unadjusted (a check that both sides",
+        "separate the same pairs, not a claim about any pair).",
+        "",
+        "| pair | bench: IQM difference [95 % CI] | live: IQM difference [95 % CI] | same verdict |",
+        "|---|---|---|---|",
+    ]
     for a, c in itertools.combinations(sorted(per), 2):
         verdicts = []
         cells = []

@@ -56,17 +56,24 @@ def summary(folder: Path) -> dict[str, tuple[float, float, float]]:
         return {r["searcher"]: (float(r["heldout_iqm"]), float(r["heldout_ci_low"]), float(r["heldout_ci_high"])) for r in csv.DictReader(handle)}
 
 
-def verdicts(folder: Path) -> dict[tuple[str, str], str]:
-    """(a, b) -> '>' (a beats b), '<' or '=' (not separated), from summary.md's verdict lines."""
+def verdicts(folder: Path) -> dict[tuple[str, str], tuple[str, float, float]]:
+    """(a, b) -> (verdict, difference a − b, interval half-width) from summary.md's verdict lines;
+    verdict '>' (a beats b), '<' or '=' (not separated)."""
+    number = r"([+-]?[0-9.]+)"
     out = {}
     for line in (folder / "summary.md").read_text().splitlines():
-        beat = re.match(r"- \*\*(\S+) beats (\S+)\*\*", line)
-        tie = re.match(r"- (\S+) vs (\S+): not separated", line)
+        beat = re.match(rf"- \*\*(\S+) beats (\S+)\*\*: by {number} \[{number}, {number}\]", line)
+        tie = re.match(rf"- (\S+) vs (\S+): not separated \({number} \[{number}, {number}\]\)", line)
         if beat:
-            a, b = beat.groups()
-            out[tuple(sorted((a, b)))] = ">" if (a, b) == tuple(sorted((a, b))) else "<"
+            a, b, diff, low, high = beat.groups()
         elif tie:
-            out[tuple(sorted(tie.groups()))] = "="
+            a, b, diff, low, high = tie.groups()
+        else:
+            continue
+        pair = tuple(sorted((a, b)))
+        sign = 1.0 if (a, b) == pair else -1.0
+        verdict = "=" if tie else (">" if sign > 0 else "<")
+        out[pair] = (verdict, sign * float(diff), (float(high) - float(low)) / 2)
     return out
 
 
@@ -102,11 +109,13 @@ def main() -> None:
         moves = [results[k][0][name][0] - iqm for k in results]
         worst = max(moves, key=abs)
         print(f"| {name} | {iqm:.4f} [{low:.4f}, {high:.4f}] | " + " | ".join(f"{results[k][0][name][0]:.4f}" for k in results) + f" | {worst:+.4f} / {(high - low) / 2:.4f} |")
-    print("\nVerdicts (> : the first beats the second, = : not separated):\n")
-    print("| pair | full table | " + " | ".join(f"subset {k}" for k in results) + " |")
-    print("|---|---|" + "---|" * len(results))
-    for pair, verdict in sorted(reference_verdicts.items()):
-        print(f"| {pair[0]} vs {pair[1]} | {verdict} | " + " | ".join(results[k][1].get(pair, "?") for k in results) + " |")
+    print("\nVerdicts (> : the first beats the second, = : not separated), and the difference of means:\n")
+    print("| pair | full table | " + " | ".join(f"subset {k}" for k in results) + " | largest move of the difference / its half-width |")
+    print("|---|---|" + "---|" * len(results) + "---|")
+    for pair, (verdict, diff, half) in sorted(reference_verdicts.items()):
+        cells = [f"{results[k][1][pair][0]} ({results[k][1][pair][1]:+.3f})" if pair in results[k][1] else "?" for k in results]
+        worst = max((results[k][1][pair][1] - diff for k in results if pair in results[k][1]), key=abs, default=float("nan"))
+        print(f"| {pair[0]} vs {pair[1]} | {verdict} ({diff:+.3f}) | " + " | ".join(cells) + f" | {worst:+.3f} / {half:.3f} |")
 
 
 if __name__ == "__main__":
