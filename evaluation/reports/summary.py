@@ -117,17 +117,17 @@ def verdict_lines(data: ComparisonData, seed: int = 0) -> list[str]:
     lines = ["## Verdict", ""]
     if not pairs:
         return lines + ["Only one searcher ran: nothing to compare.", ""]
-    family = (
-        f" family-wise: each of the {len(pairs)} pairs' intervals is at {wide.confidence:.2%} (Bonferroni), so the "
-        f"chance that any separation below is wrong is at most {100 - round(data.confidence * 100)} % (at {level} per pair "
-        "one of them would often be: `benchmarks/verdict_error_rates.py`)"
-        if len(pairs) > 1
-        else ""
-    )
-    lines.append(
-        f"At {budget} proposals and {n} search seeds, a pair of searchers is *separated* when the {level} "
-        f"interval (Welch's t) of the difference of their final held-out scores excludes 0{',' if family else ''}{family}."
-    )
+    errors = 100 - round(data.confidence * 100)
+    if len(pairs) > 1:
+        rule = (
+            f"the interval (Welch's t) of the difference of their final held-out scores excludes 0 at the family-wise "
+            f"level of {level}: each of the {len(pairs)} pairs' intervals is at {wide.confidence:.2%} (Bonferroni), so the "
+            f"chance that any separation below is wrong is at most {errors} % (with {level} per pair, one of "
+            f"{len(pairs)} would often be: `benchmarks/verdict_error_rates.py`)."
+        )
+    else:
+        rule = f"the {level} interval (Welch's t) of the difference of their final held-out scores excludes 0."
+    lines.append(f"At {budget} proposals and {n} search seeds, a pair of searchers is *separated* when {rule}")
     if n < 5:
         lines.append(
             f"With only {n} seeds per searcher the interval rests on the final scores being about normal, which so few "
