@@ -35,20 +35,13 @@ from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
 from optsearch.evaluation.experiments.heldout import evaluate_heldout, heldout_config
 from optsearch.evaluation.statistics.incumbents import final_incumbent
-from optsearch.evaluation.statistics.stats import iqm
+from optsearch.evaluation.statistics.stats import iqm_ci
 from optsearch.searchers.lifecycle import default_run_id
 from optsearch.searchers.registry import run_named_search
 from optsearch.searchers.studies.bench_stages import final_incumbents
 
 FRESH_SEED_BASE = 4_000_000
 LIVE_CONFIG_HASH = "233cc2ceffeb"
-
-
-def iqm_interval(values: np.ndarray, resamples: int = 2000) -> tuple[float, float]:
-    rng = np.random.default_rng(0)
-    boot = [iqm(rng.choice(values, len(values))) for _ in range(resamples)]
-    low, high = np.quantile(boot, [0.025, 0.975])
-    return float(low), float(high)
 
 
 def live_searches(names: list[str], seeds: int, budget: int, groups: int, store: Path, workers: int) -> dict[str, dict[int, str]]:
@@ -111,8 +104,8 @@ def main() -> None:
         live_scores = np.array([p.mean() for p in paired])
         noise = float(np.mean([p.var(ddof=1) for p in paired])) / args.heldout
         quality = float(np.sqrt(max(0.0, live_scores.var(ddof=1) - noise)))
-        b_low, b_high = iqm_interval(bench_scores)
-        l_low, l_high = iqm_interval(live_scores)
+        b_low, b_high = iqm_ci(bench_scores)
+        l_low, l_high = iqm_ci(live_scores)
         same = sum(str(bench_runs[name][s]) == live_runs[name][s] for s in range(min(3, args.seeds)))
         lines.append(
             f"| {name} | {bench_scores.mean():+.4f} ± {bench_scores.std(ddof=1):.4f} | {live_scores.mean():+.4f} ± {live_scores.std(ddof=1):.4f} "

@@ -51,7 +51,7 @@ def bootstrap_separates(a: np.ndarray, b: np.ndarray, confidence: float, seed: i
 
 
 def welch_separates(a: np.ndarray, b: np.ndarray, confidence: float, seed: int) -> bool:
-    return unpaired_difference(a, b, confidence, seed).separated
+    return unpaired_difference(a, b, confidence).separated
 
 
 def rates(separates: Callable, confidence: float, args) -> list[str]:

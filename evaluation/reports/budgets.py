@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 from ..statistics.differences import Difference
 from .data import ComparisonData
 from .formatting import cell, fmt, interval, write_csv
-from .summary import heldout_iqm, mean_compute, pairwise
+from .summary import bonferroni, heldout_iqm, mean_compute, pairwise
 
 BUDGET_COLUMNS = ("budget", "searcher", "heldout_iqm", "ci_low", "ci_high", "compute")
 VERDICT_COLUMNS = ("budget", "a", "b", "diff", "ci_low", "ci_high", "separated", "fw_ci_low", "fw_ci_high", "separated_familywise")
@@ -98,11 +98,10 @@ def verdict_at(data: ComparisonData, budget: int, seed: int = 0, family: int = 0
         iqm, low, high = heldout_iqm(cut.final_heldout(label), cut.confidence, seed)
         compute = mean_compute(per_seed)
         searchers.append(dict(budget=budget, searcher=label, heldout_iqm=iqm, ci_low=low, ci_high=high, compute=compute))
-    pairs = tuple((a, b, d) for a, b, d, _ in pairwise(cut, seed))
+    pairs = tuple((a, b, d) for a, b, d, _ in pairwise(cut))
     familywise: tuple = ()
     if family > 0:
-        wide = replace(cut, confidence=1.0 - (1.0 - cut.confidence) / family)
-        familywise = tuple((a, b, d) for a, b, d, _ in pairwise(wide, seed))
+        familywise = tuple((a, b, d) for a, b, d, _ in pairwise(bonferroni(cut, family)))
     return BudgetVerdict(budget, tuple(searchers), pairs, familywise)
 
 

@@ -86,29 +86,33 @@ def summarize(data: ComparisonData, *, reference: str = "random", seed: int = 0)
     return rows
 
 
-def pairwise(data: ComparisonData, seed: int = 0) -> list[tuple[str, str, Difference, Any]]:
+def pairwise(data: ComparisonData) -> list[tuple[str, str, Difference, Any]]:
     """For every pair of searchers: (a, b, difference of final held-out means at ``data.confidence``,
     seeds per searcher to separate it at the error rate ``1 − data.confidence``)."""
     out = []
     for a, b in itertools.combinations(data.runs, 2):
         x, y = data.final_heldout(a), data.final_heldout(b)
-        out.append((a, b, unpaired_difference(x, y, data.confidence, seed), seeds_to_separate(x, y, alpha=1.0 - data.confidence)))
+        out.append((a, b, unpaired_difference(x, y, data.confidence), seeds_to_separate(x, y, alpha=1.0 - data.confidence)))
     return out
 
 
+def bonferroni(data: ComparisonData, intervals: int) -> ComparisonData:
+    """``data`` at the Bonferroni level of ``intervals`` intervals, ``1 − (1 − confidence) / intervals``:
+    the chance that any of them misses its true difference is then at most ``1 − confidence``."""
+    return replace(data, confidence=1.0 - (1.0 - data.confidence) / max(1, intervals))
+
+
 def familywise(data: ComparisonData) -> ComparisonData:
-    """``data`` at the Bonferroni level of its pairs of searchers, ``1 − (1 − confidence) / pairs``: the
-    chance that any pair's interval misses its true difference is then at most ``1 − confidence``."""
+    """``data`` at the Bonferroni level of its pairs of searchers (:func:`bonferroni`)."""
     k = len(data.runs)
-    pairs = max(1, k * (k - 1) // 2)
-    return replace(data, confidence=1.0 - (1.0 - data.confidence) / pairs)
+    return bonferroni(data, k * (k - 1) // 2)
 
 
-def verdict_lines(data: ComparisonData, seed: int = 0) -> list[str]:
+def verdict_lines(data: ComparisonData) -> list[str]:
     """The **Verdict** section: which searchers are separated at this budget, family-wise (a claim
     about every pair at once, :func:`familywise`), which are not."""
     wide = familywise(data)
-    pairs = pairwise(wide, seed)
+    pairs = pairwise(wide)
     n = len(data.search_seeds)
     budget = max((len(run) for per_seed in data.runs.values() for run in per_seed), default=0)
     level = f"{round(data.confidence * 100)} %"
@@ -187,7 +191,7 @@ def write_summary(
     lines += ["", _protocol(data, reference), ""]
     if data.search_seconds:
         lines += [speed_line(data), ""]
-    lines += verdict_lines(data, seed)
+    lines += verdict_lines(data)
     lines += more
     md_path = out_dir / "summary.md"
     md_path.write_text("\n".join(lines))

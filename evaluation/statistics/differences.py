@@ -22,7 +22,6 @@ import numpy as np
 from scipy import stats as _st
 
 
-
 @dataclass(frozen=True)
 class Difference:
     """A mean difference and its confidence interval; ``separated`` when the interval excludes 0."""
@@ -56,9 +55,7 @@ def paired_difference(x: Sequence[float], y: Sequence[float], confidence: float 
     return Difference(mean, float(interval.low), float(interval.high))
 
 
-def unpaired_difference(
-    x: Sequence[float], y: Sequence[float], confidence: float = 0.95, seed: int = 0
-) -> Difference:
+def unpaired_difference(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> Difference:
     """Difference of means of two independent samples with Welch's t interval (unequal variances).
 
     Measured against the percentile bootstrap it replaced (2026-12-07,
@@ -66,8 +63,7 @@ def unpaired_difference(
     scores): one pair's 95 % interval missed 0 in 5–6 % of null comparisons with Welch and 6–7 %
     with the bootstrap, and at the Bonferroni level of ten pairs the chance of any false
     separation was 0.03 with Welch and 0.07–0.08 with the bootstrap, whose percentile interval is
-    too narrow at 20 seeds and worse in the tails. ``seed`` is accepted for callers that passed the
-    bootstrap's seed; the interval no longer depends on it."""
+    too narrow at 20 seeds and worse in the tails."""
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     mean = float(a.mean() - b.mean())
     if a.size < 2 or b.size < 2:

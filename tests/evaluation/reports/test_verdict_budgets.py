@@ -93,7 +93,7 @@ def test_budget_4_is_every_run_cut_to_its_first_4_proposals(comparison):
         costs = [sum(r.cost if math.isfinite(r.cost) else 0.0 for r in run[:4]) for run in per_seed]
         assert float(row["compute"]) == pytest.approx(statistics.fmean(costs), abs=1e-12)
     (pair,) = _at(_csv(out / "verdicts.csv"), 4)
-    d = unpaired_difference(scores["random"], scores["reinforce"], 0.95, 0)
+    d = unpaired_difference(scores["random"], scores["reinforce"], 0.95)
     assert (pair["a"], pair["b"]) == SEARCHERS
     assert (float(pair["diff"]), float(pair["ci_low"]), float(pair["ci_high"])) == pytest.approx((d.mean, d.low, d.high), abs=1e-12)
     assert pair["separated"] == str(d.separated).lower()
