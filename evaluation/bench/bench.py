@@ -8,8 +8,9 @@ answers two questions, for any rule:
   kernels for any other, see :meth:`Bench.resolve`), then, for a rule in the table, the
   **recorded** result of its ``seed``-th search seed (search seeds 0, 1, 2 are the recorded seeds
   0, 1, 2 themselves) and beyond them a fresh draw around the rule's search centre; for any other
-  rule the surrogate's draw. A draw is the centre plus the seed-to-seed spread times a standard
-  normal determined by (fingerprint, seed), so no two search seeds share a draw.
+  rule the surrogate's draw. A draw is the centre plus the seed-to-seed spread times a residual
+  determined by (fingerprint, seed), so no two search seeds share a draw; the residual follows the
+  table's own residuals, skewed and light above (:func:`.truth.noise_z`), not a normal.
 - :meth:`Bench.expected` (``rule``): the held-out truth: the expected search reward and the expected
   full-training test accuracy at the validation-chosen rate. For a tabulated rule it comes from
   seeds no search is served and no selection used, shrunk towards the surrogate's out-of-fold
@@ -42,7 +43,7 @@ from ..screen import SCREEN_COST, screen_rule
 from .facts import FactsCache, RuleFacts, facts_version
 from .portable import run_portable
 from .table import Table, TableRow, read_table
-from .truth import TRUTH_FILE, TruthModel, read_truth, search_centre, search_rows, truth_of
+from .truth import TRUTH_FILE, TruthModel, noise_z, read_truth, search_centre, search_rows, truth_of
 
 Rule = Union[str, Expr]
 #: Where the benches' folders are (one per live task); ``$OPTSEARCH_BENCH_ROOT`` points elsewhere
@@ -355,9 +356,10 @@ class Bench:
 
     def _draw_around(self, rule: str, key: str, seed: int, centre: tuple[float, float, float], source: str, lr: Optional[float]) -> BenchResult:
         """A seeded draw: ``centre`` (mean reward, mean test accuracy, spread) plus the spread times
-        the standard normal of (key, seed); the reward and the accuracy move together."""
+        the residual of (key, seed) (:func:`.truth.noise_z` of its standard normal); the reward and
+        the accuracy move together."""
         mean, test, std = centre
-        z = _draw(key, seed)
+        z = noise_z(self.truth_model, _draw(key, seed), std)
         reward = min(1.0, max(0.0, mean + std * z))
         test_acc = min(1.0, max(0.0, test + std * z))
         status = OK if reward >= self._hurdle_bar else HURDLE

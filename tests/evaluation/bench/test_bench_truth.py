@@ -5,7 +5,9 @@
   top is not inflated (the plain mean is: the winner's curse), whether they hold only the seeds
   they were selected on or further seeds too;
 - no two search seeds share a draw of a tabulated rule: the recorded search seeds first, then
-  fresh draws, independent across seeds, around the search centre with the rule's spread.
+  fresh draws, independent across seeds, around the search centre with the rule's spread;
+- the draws' residuals follow the table's residual quantiles, fit by bins of spread, on
+  constructed residuals of known distribution.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ import pytest
 from optsearch.evaluation.bench.bench import DRAWN_SOURCE, TABLE_SOURCE, load_bench
 from optsearch.evaluation.bench.table import TableRow
 from optsearch.evaluation.bench.truth import (
+    NOISE_EDGES,
+    NOISE_LEVELS,
     SEARCH_SEEDS,
     TruthModel,
+    fit_noise,
+    noise_z,
     posterior,
     search_centre,
     search_rows,
+    table_residuals,
     truth_of,
 )
 from optsearch.evaluation.records import OK
@@ -123,3 +130,77 @@ def test_the_shipped_truth_is_fit_and_used():
     rows = bench.table.rows[adam.fingerprint]
     assert adam.test_acc == truth_of(adam.fingerprint, rows, model).test_acc
     assert adam.truth_seeds == sum(1 for s in rows if s >= SEARCH_SEEDS)
+
+
+def _skewed(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Residuals of mean 0 and variance 1, bounded above at 1 and with a long lower tail (1 − Exp(1))."""
+    return 1.0 - rng.exponential(1.0, n)
+
+
+def test_the_residual_quantiles_are_fit_by_bin_of_spread():
+    rng = np.random.default_rng(3)
+    skewed, normal = _skewed(20_000, rng), rng.standard_normal(20_000)
+    spreads = np.r_[np.full(20_000, 0.02), np.full(20_000, 0.2)]
+    edges, quantiles = fit_noise(np.r_[skewed, normal], spreads)
+    # the empty bins between 0.02 and 0.2 are merged into the bin below: one bin up to 0.1, one above
+    assert edges.tolist() == [NOISE_EDGES[-1], math.inf] and quantiles.shape == (2, len(NOISE_LEVELS))
+    levels = np.array(NOISE_LEVELS)
+    # each bin recovers its distribution: 1 + ln p for the skewed one, the normal's above
+    exact = 1.0 + np.log(levels)
+    assert np.all(np.abs(quantiles[0] - exact) <= 0.05 + 0.05 * np.abs(exact))
+    from scipy.stats import norm
+
+    np.testing.assert_allclose(quantiles[1][5:-5], norm.ppf(levels[5:-5]), atol=0.06)
+
+
+def test_a_thin_bin_is_merged_into_its_neighbour():
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal(400)
+    spreads = np.r_[np.full(390, 0.02), np.full(10, 0.2)]  # 10 residuals cannot make a bin of their own
+    edges, quantiles = fit_noise(z, spreads)
+    assert len(edges) == 1 and edges[0] == math.inf
+    np.testing.assert_array_equal(quantiles[0], np.quantile(z, NOISE_LEVELS))
+    assert fit_noise(z[:5], spreads[:5])[1].shape[0] == 0  # too few residuals: no quantiles, normal draws
+
+
+def test_draws_follow_the_residual_quantiles_of_their_spread_bin():
+    rng = np.random.default_rng(5)
+    edges, quantiles = fit_noise(np.r_[_skewed(20_000, rng), rng.standard_normal(20_000)], np.r_[np.full(20_000, 0.02), np.full(20_000, 0.2)])
+    _, _, base = _constructed(1, rng)
+    model = TruthModel(
+        base.priors, base.centres_reward, base.sigma2_reward, base.tau2_reward, base.centres_test, base.sigma2_test, base.tau2_test,
+        tuple(edges.tolist()), tuple(tuple(q) for q in quantiles.tolist()),
+    )
+    normals = np.random.default_rng(6).standard_normal(20_000)
+    narrow = np.array([noise_z(model, float(z), 0.02) for z in normals])
+    wide = np.array([noise_z(model, float(z), 0.2) for z in normals])
+    assert narrow.max() <= 1.0 + 1e-9 and np.mean(narrow > 0.9) == pytest.approx(1.0 - math.exp(-0.1), abs=0.01)  # bounded above
+    assert np.mean(narrow < -2.0) == pytest.approx(math.exp(-3.0), abs=0.01)  # the long lower tail is kept
+    assert np.mean(wide > 2.0) == pytest.approx(0.023, abs=0.006) and np.mean(wide < -2.0) == pytest.approx(0.023, abs=0.006)
+    order = np.argsort(normals)
+    assert np.all(np.diff(narrow[order]) >= 0)  # monotone in the normal: a draw's rank among seeds is kept
+    assert [noise_z(None, z, 0.02) for z in (-1.5, 0.3)] == [-1.5, 0.3]  # no model: the normal itself
+    assert noise_z(base, 0.3, 0.02) == 0.3  # a model exported without residual quantiles: normal draws
+
+
+def test_the_residuals_are_the_truth_seeds_standardized_around_the_search_centre():
+    rng = np.random.default_rng(7)
+    mu, rows, model = _constructed(300, rng)
+    with_truth = list(rows)[:200]
+    for i, fp in enumerate(with_truth):  # further seeds: the true mean plus a skewed noise of sd SIGMA
+        for seed in (3, 4):
+            rows[fp][seed] = _row(fp, seed, float(mu[i] + SIGMA * _skewed(1, rng)[0]))
+
+    class Table:
+        pass
+
+    table = Table()
+    table.rows = rows
+    residuals, spreads = table_residuals(table, model)
+    assert len(residuals) == 400  # the truth seeds only: rules without any have no residual
+    fp = with_truth[0]
+    centre = search_centre(fp, rows[fp], model)
+    assert residuals[:2] == [(rows[fp][s].reward - centre.reward) / centre.reward_std for s in (3, 4)]
+    assert spreads[0] == centre.reward_std
+    z = np.array(residuals)  # the noise's skew comes through the centre's own error
+    assert np.mean(z > 1.5) < 0.5 * np.mean(z < -1.5)
