@@ -39,10 +39,10 @@ from optsearch.dsl import Expr, fingerprint, resolve_rule
 
 from ..config import FLOOR_REWARD, EvalConfig
 from ..records import HURDLE, OK, SCREENED, LRResult, Outcome, Status
-from ..screen import SCREEN_COST, screen_rule
+from ..screen import SCREEN_COST, screen_rules
 from .facts import FactsCache, RuleFacts, facts_version
 from .portable import run_portable
-from .table import Table, TableRow, read_table
+from .table import Table, TableRow, bench_task_name, live_task_name, read_table
 from .truth import TRUTH_FILE, TruthModel, noise_z, read_truth, search_centre, search_rows, truth_of
 
 Rule = Union[str, Expr]
@@ -398,36 +398,46 @@ class Bench:
 def _facts_portably(folder: str, exprs: Sequence[Expr], known: dict[str, RuleFacts]):
     """What :meth:`Bench.resolve_many` runs in the portable helper: the facts of ``exprs`` (those
     in ``known`` are not computed again), the surrogate's predictions for the ones that passed the
-    screen outside the table, and the rules that could not be probed (text -> error)."""
+    screen outside the table, and the rules that could not be probed (text -> error). The rules
+    that need the screen are screened together (:func:`~optsearch.evaluation.screen.screen_rules`,
+    each rule's verdict that of :func:`~optsearch.evaluation.screen.screen_rule`)."""
     from .features import features_here
 
     bench = load_bench(folder=folder)
     config = bench.rule_config
+    fingerprints, errors = _fingerprints(exprs, known, config)
+    probed = [e for e in exprs if str(e) in fingerprints]
+    tabulated = {t for t, fp in fingerprints.items() if bench.aliases.get(fp, fp) in bench.table.rows}
+    settled = {t for t, found in known.items() if found.passed is not None}
+    unscreened = [e for e in probed if str(e) not in tabulated and str(e) not in settled]
+    passing = [e for e, v in zip(unscreened, screen_rules(unscreened, rule_config=config)) if v.passed]
+    features = dict(zip(map(str, passing), features_here(passing, config)))
     facts: dict[str, RuleFacts] = {}
+    for expr in probed:
+        text = str(expr)
+        if text in tabulated or text in settled:
+            facts[text] = known.get(text) or RuleFacts(fingerprints[text], None)
+        else:
+            facts[text] = RuleFacts(fingerprints[text], text in features, features.get(text))
+    predicting = [t for t, f in facts.items() if t not in tabulated and f.passed]  # passed, outside the table
+    rows = np.stack([facts[t].features for t in predicting]) if predicting else None
+    predictions = dict(zip(predicting, bench.predict(rows))) if predicting else {}
+    return facts, predictions, errors
+
+
+def _fingerprints(exprs: Sequence[Expr], known: dict[str, RuleFacts], config) -> tuple[dict[str, str], dict[str, str]]:
+    """The portable fingerprint of each rule (``known``'s where it has one), and the rules that
+    cannot be probed (text -> error)."""
+    fingerprints: dict[str, str] = {}
     errors: dict[str, str] = {}
-    predicting: list[str] = []  # the texts that passed the screen outside the table
     for expr in exprs:
         text = str(expr)
         found = known.get(text)
         try:
-            portable = found.fingerprint if found is not None else fingerprint(expr, config)
+            fingerprints[text] = found.fingerprint if found is not None else fingerprint(expr, config)
         except Exception as error:  # a rule that cannot be probed is data, not a crash
             errors[text] = f"{type(error).__name__}: {error}"
-            continue
-        if bench.aliases.get(portable, portable) in bench.table.rows:
-            facts[text] = found or RuleFacts(portable, None)
-            continue
-        if found is not None and found.passed is not None:
-            facts[text] = found
-        elif screen_rule(expr, rule_config=config).passed:
-            facts[text] = RuleFacts(portable, True, features_here([expr], config)[0])
-        else:
-            facts[text] = RuleFacts(portable, False)
-        if facts[text].passed:
-            predicting.append(text)
-    rows = np.stack([facts[t].features for t in predicting]) if predicting else None
-    predictions = dict(zip(predicting, bench.predict(rows))) if predicting else {}
-    return facts, predictions, errors
+    return fingerprints, errors
 
 
 def portable_fingerprints(exprs: Sequence[Expr], rule_config) -> list[str]:
@@ -446,11 +456,11 @@ def bench_names() -> tuple[str, ...]:
 def load_bench(task: str = "mnist1d", folder: Optional[Union[str, Path]] = None) -> Bench:
     """The bench of ``task`` (a live task such as ``"mnist1d"``, or its bench task ``"mnist1d-bench"``),
     read from the package's data (or from ``folder``) once per process."""
-    live = task[: -len("-bench")] if task.endswith("-bench") else task
+    live = live_task_name(task)
     path = Path(folder) if folder is not None else DATA_ROOT / live
     key = str(path.resolve())
     if key not in _LOADED:
         if folder is None and not (path / "manifest.json").exists():
             raise BenchError(f"no bench for task {task!r}; benches: {', '.join(bench_names()) or 'none'}")
-        _LOADED[key] = Bench(read_table(path), f"{live}-bench", path)
+        _LOADED[key] = Bench(read_table(path), bench_task_name(live), path)
     return _LOADED[key]

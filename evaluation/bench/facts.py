@@ -234,10 +234,10 @@ def cached_facts(path: Path, version: str) -> dict[str, RuleFacts]:
 def _bench_as_written(folder: Union[str, Path]):
     """The bench in ``folder`` as it is on disk now (not the one a process loaded before an export)."""
     from .bench import Bench
-    from .table import read_table
+    from .table import bench_task_name, read_table
 
     table = read_table(folder)
-    return Bench(table, f"{table.protocol.live_task}-bench", Path(folder))
+    return Bench(table, bench_task_name(table.protocol.live_task), Path(folder))
 
 
 def _predict_portably(folder: str, features: np.ndarray):

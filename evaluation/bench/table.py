@@ -160,6 +160,20 @@ def platform_of_run(run_id: str) -> str:
     return run_id.rpartition("@")[2] if "@" in run_id else UNRECORDED
 
 
+#: A bench's task name is its live task's with this suffix (``mnist1d`` -> ``mnist1d-bench``).
+BENCH_SUFFIX = "-bench"
+
+
+def bench_task_name(live_task: str) -> str:
+    """The task name of the bench of ``live_task`` (``"mnist1d"`` -> ``"mnist1d-bench"``)."""
+    return live_task + BENCH_SUFFIX
+
+
+def live_task_name(task: str) -> str:
+    """The live task a task name stands for: ``task`` less :data:`BENCH_SUFFIX`, if it has it."""
+    return task[: -len(BENCH_SUFFIX)] if task.endswith(BENCH_SUFFIX) else task
+
+
 @dataclass(frozen=True)
 class Protocol:
     """The live task and protocol a table stands for."""

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Union
 
 from optsearch.dsl import Expr, from_tokens, resolve_rule, to_tokens
 from optsearch.evaluation.bench.builder import Builder, table_means
+from optsearch.evaluation.bench.table import bench_task_name
 from optsearch.evaluation.statistics.incumbents import final_incumbent
 from optsearch.evaluation.store import open_store
 
@@ -100,7 +101,7 @@ def incumbents(builder: Builder) -> None:
     task = builder.evaluator.task
     texts: dict[str, None] = {}
     for store in builder.plan.incumbent_stores:
-        for by_seed in final_incumbents(store, (task, f"{task}-bench")).values():
+        for by_seed in final_incumbents(store, (task, bench_task_name(task))).values():
             texts.update(dict.fromkeys(by_seed[s] for s in sorted(by_seed)))
     if not texts:
         builder.log("incumbents: no comparison store given (--incumbents-from)")
