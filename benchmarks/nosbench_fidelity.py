@@ -7,7 +7,10 @@ Over the table's screen-passing rules with at least 3 seeds: K-fold cross-valida
 (fit without the rules a builder stage or searcher proposed, scored on them). Prints Kendall τ,
 Spearman ρ and MAE of the predicted mean reward against the table's mean, overall and within the
 top quartile (by the table's mean), and the noise check: the predicted seed-to-seed spread
-against the measured one on held-out rules.
+against the measured one on held-out rules. Last, the same fidelity among the rules with
+``--top-seeds`` (10) seeds or more, the top of the table that the builder's top stage measures,
+against their many-seed means, with that subset's noise ceiling and an empirical check of it:
+Kendall τ between the means of two disjoint halves of the seeds.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--top-seeds", type=int, default=10)
     args = parser.parse_args()
     folder = Path(args.table)
     started = time.perf_counter()
@@ -98,6 +102,36 @@ def main() -> None:
         band = five & (data.reward_mean >= low) & (data.reward_mean < high)
         if band.any():
             print(f"| {int(band.sum())} | [{low:.1f}, {min(high, 1.0):.1f}) | {rms(measured[band]):.4f} | {rms(std[band]):.4f} |")
+    top_seeds(table, data, mean, seeds, args.top_seeds)
+
+
+def top_seeds(table, data, predicted: np.ndarray, seeds: np.ndarray, many: int) -> None:
+    """Fidelity and noise ceiling among the rules on ``many`` seeds or more (module docstring)."""
+    chosen = np.flatnonzero(seeds >= many)
+    if len(chosen) < 8:
+        print(f"\nfewer than 8 rules on >= {many} seeds: no top-seeds table")
+        return
+    truth, pred = data.reward_mean[chosen], predicted[chosen]
+    ceiling = noise_ceiling(truth, data.seed_std[chosen], seeds[chosen])
+    halves = []
+    for fp in np.array(data.fingerprints)[chosen]:
+        rewards = [table.rows[fp][s].reward for s in sorted(table.rows[fp])][: 2 * (many // 2)]
+        halves.append((np.mean(rewards[0::2]), np.mean(rewards[1::2])))
+    a, b = np.array(halves).T
+    top = truth >= np.quantile(truth, 0.75)
+    print(f"\nthe {len(chosen)} rules on >= {many} seeds, against their means ({args_note(many)}):")
+    print("| | rules | Kendall τ | MAE | τ in their top quartile |")
+    print("|---|---|---|---|---|")
+    s = scores(truth, pred)
+    print(f"| surrogate, {len(chosen)} rules held out in the 5-fold split | {s['n']} | {s['tau']:.3f} | {s['mae']:.3f} | {s['top_tau']:.3f} |")
+    print(f"| noise ceiling (a perfect surrogate against these means) | {len(chosen)} | {ceiling['tau']:.3f} | {ceiling['mae']:.3f} | {ceiling['tau_top']:.3f} |")
+    half = stats.kendalltau(a, b).statistic
+    half_top = stats.kendalltau(a[top], b[top]).statistic
+    print(f"| two halves of the seeds against each other ({many // 2} seeds each) | {len(chosen)} | {half:.3f} | {np.mean(np.abs(a - b)):.3f} | {half_top:.3f} |")
+
+
+def args_note(many: int) -> str:
+    return f"each rule's first {many} or more seeds; its prediction from the fold that held it out"
 
 
 if __name__ == "__main__":
