@@ -11,7 +11,8 @@ keeps every training). Then, relative to Adam on the same seeds (paired):
 
 - **per rule** (``per_rule.csv``, ``validation.md``): the bench's truth against the live mean:
   bias, MAE and Kendall τ, over all rules and among the 24 best by the bench, by provenance
-  (tabulated, surrogate);
+  (tabulated, surrogate); with ``--top-seeds N``, the 24 best and Adam on ``N`` fresh seeds too,
+  since their true differences are small against a 10-seed live mean's noise;
 - **per searcher**: each searcher's held-out IQM over its seeds on the bench (the truth of its
   incumbents) and live (the live means of the same incumbents), their difference (as it is, and
   relative to Adam on each side: the fresh seeds move every rule alike), and for every
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--live-store", default=None, help="where the live trainings go (default: OUT/live.sqlite)")
     parser.add_argument("--runs", type=int, default=None, help="each searcher's first RUNS search seeds only (default: all)")
+    parser.add_argument("--top-seeds", type=int, default=None, help="train the 24 best by the bench and Adam on this many fresh seeds (default: --seeds); the top rows use them")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,6 +78,13 @@ def main() -> None:
     fp_of = dict(zip(rules, fps))
     adam = fp_of["adam"]
     expected = {fp_of[r]: bench.expected(r) for r in rules}
+    top_rules = sorted({r for r in rules if r != "adam"}, key=lambda r: -expected[fp_of[r]].test_acc)
+    top_rules = [r for r in dict.fromkeys(top_rules) if fp_of[r] != adam]
+    top_fps = list(dict.fromkeys(fp_of[r] for r in top_rules))[:24]
+    top_seed_list = list(range(FRESH_SEED_BASE, FRESH_SEED_BASE + max(args.top_seeds or args.seeds, args.seeds)))
+    with Evaluator(heldout_config(config), store=args.live_store or out / "live.sqlite", backend="process", workers=args.workers) as live:
+        chosen = [next(r for r in rules if fp_of[r] == fp) for fp in top_fps] + ["adam"]
+        top_scores, _ = evaluate_heldout(live, chosen, top_seed_list, progress=lambda done, total: print(f"live top {done}/{total}", flush=True))
     bench_rel = relative({fp: e.test_acc for fp, e in expected.items()}, adam)
     live_mean = {fp: scores.mean(fp) for fp in fps}
     live_rel = relative(live_mean, adam)
@@ -103,12 +112,22 @@ def main() -> None:
     lines.append(summary_row("all final incumbents", b, l))
     top = np.argsort(-b)[:24]
     lines.append(summary_row("the 24 best by the bench", b[top], l[top]))
+    if len(top_seed_list) > len(seeds):
+        top_live = np.array([top_scores.mean(fp) - top_scores.mean(adam) for fp in top_fps])
+        top_bench = np.array([bench_rel[fp] for fp in top_fps])
+        lines.append(summary_row(f"the 24 best by the bench, on {len(top_seed_list)} live seeds", top_bench, top_live))
     for source in ("table", "surrogate"):
         mask = np.array([expected[fp].source == source for fp in others])
         if mask.any():
             lines.append(summary_row(f"answered by the {source}", b[mask], l[mask]))
     noise = float(np.sqrt(np.mean([paired_se[fp] ** 2 for fp in others])))
-    lines += ["", f"The live means carry noise too: their paired SE is {noise:.4f} (rms), which the MAE includes.", ""]
+    lines += ["", f"The live means carry noise too: their paired SE is {noise:.4f} (rms), which the MAE includes."]
+    if len(top_seed_list) > len(seeds):
+        adam_top = np.array(top_scores.scores(adam))
+        top_se = float(np.sqrt(np.mean([np.var(np.array(top_scores.scores(fp)) - adam_top, ddof=1) / len(top_seed_list) for fp in top_fps])))
+        spread = float(np.std([bench_rel[fp] for fp in top_fps], ddof=1))
+        lines.append(f"On {len(top_seed_list)} seeds the top rules' paired SE is {top_se:.4f} (rms), against a spread of {spread:.4f} of their bench scores.")
+    lines.append("")
 
     adam_bench, adam_live_mean = expected[adam].test_acc, live_mean[adam]
     lines += ["## Per searcher (held-out IQM of the final incumbents over search seeds)", ""]
