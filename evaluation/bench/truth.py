@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from statistics import NormalDist
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
@@ -73,6 +74,8 @@ NOISE_EDGES = (0.03, 0.05, 0.1)
 NOISE_MIN_RESIDUALS = 30
 #: Probability levels at which the residual quantiles are stored.
 NOISE_LEVELS = tuple(float(v) for v in np.linspace(0.0025, 0.9975, 399))
+#: The normal's quantiles at the two outermost levels on each side (for :func:`noise_z`'s tails).
+_LEVEL_Z = tuple(NormalDist().inv_cdf(p) for p in (NOISE_LEVELS[0], NOISE_LEVELS[1], NOISE_LEVELS[-2], NOISE_LEVELS[-1]))
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,14 @@ def noise_z(model: Optional[TruthModel], normal: float, spread: float) -> float:
     if model is None or not model.noise_quantiles:
         return normal
     which = min(bisect.bisect_left(model.noise_edges, spread), len(model.noise_quantiles) - 1)
-    return _interp(_normal_cdf(normal), NOISE_LEVELS, model.noise_quantiles[which])
+    quantiles = model.noise_quantiles[which]
+    # Beyond the outermost levels, go on along the last segment (in the normal's z), so that draws
+    # stay distinct there instead of piling up on the end quantile.
+    if normal < _LEVEL_Z[0]:
+        return quantiles[0] + (quantiles[1] - quantiles[0]) / (_LEVEL_Z[1] - _LEVEL_Z[0]) * (normal - _LEVEL_Z[0])
+    if normal > _LEVEL_Z[-1]:
+        return quantiles[-1] + (quantiles[-1] - quantiles[-2]) / (_LEVEL_Z[-1] - _LEVEL_Z[-2]) * (normal - _LEVEL_Z[-1])
+    return _interp(_normal_cdf(normal), NOISE_LEVELS, quantiles)
 
 
 def fit_noise(residuals: Sequence[float], spreads: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -114,8 +114,11 @@ def test_no_two_search_seeds_share_a_draw_of_a_tabulated_rule():
     assert not set(rewards.tolist()) & {r.reward for r in recorded}
     centre = search_centre(bench.expected(rule).fingerprint, bench.table.rows[bench.expected(rule).fingerprint], bench.truth_model)
     n = len(rewards)
-    assert abs(rewards.mean() - centre.reward) < 4 * centre.reward_std / math.sqrt(n)
-    assert rewards.std() == pytest.approx(centre.reward_std, rel=0.2)
+    # the draws' residuals follow the shipped model (normal, or the table's residual quantiles)
+    residuals = np.array([noise_z(bench.truth_model, float(z), centre.reward_std) for z in np.random.default_rng(0).standard_normal(20_000)])
+    expected_mean = centre.reward + centre.reward_std * residuals.mean()
+    assert abs(rewards.mean() - expected_mean) < 4 * centre.reward_std * residuals.std() / math.sqrt(n)
+    assert rewards.std() == pytest.approx(centre.reward_std * residuals.std(), rel=0.2)
     lag1 = np.corrcoef(rewards[:-1], rewards[1:])[0, 1]
     assert abs(lag1) < 4 / math.sqrt(n)  # consecutive seeds independent
     again = [bench.query(rule, seed).reward for seed in (3, 57, 399)]
@@ -174,11 +177,12 @@ def test_draws_follow_the_residual_quantiles_of_their_spread_bin():
     normals = np.random.default_rng(6).standard_normal(20_000)
     narrow = np.array([noise_z(model, float(z), 0.02) for z in normals])
     wide = np.array([noise_z(model, float(z), 0.2) for z in normals])
-    assert narrow.max() <= 1.0 + 1e-9 and np.mean(narrow > 0.9) == pytest.approx(1.0 - math.exp(-0.1), abs=0.01)  # bounded above
+    assert narrow.max() < 1.05 and np.mean(narrow > 0.9) == pytest.approx(1.0 - math.exp(-0.1), abs=0.01)  # (nearly) bounded above
     assert np.mean(narrow < -2.0) == pytest.approx(math.exp(-3.0), abs=0.01)  # the long lower tail is kept
     assert np.mean(wide > 2.0) == pytest.approx(0.023, abs=0.006) and np.mean(wide < -2.0) == pytest.approx(0.023, abs=0.006)
     order = np.argsort(normals)
     assert np.all(np.diff(narrow[order]) >= 0)  # monotone in the normal: a draw's rank among seeds is kept
+    assert len(set(narrow.tolist())) == len(narrow)  # distinct, in the tails beyond the outermost levels too
     assert [noise_z(None, z, 0.02) for z in (-1.5, 0.3)] == [-1.5, 0.3]  # no model: the normal itself
     assert noise_z(base, 0.3, 0.02) == 0.3  # a model exported without residual quantiles: normal draws
 
