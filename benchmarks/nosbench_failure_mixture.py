@@ -31,7 +31,7 @@ import numpy as np
 from scipy.special import betaln
 
 from optsearch.evaluation.bench.bench import load_bench
-from optsearch.evaluation.bench.truth import SEARCH_SEEDS, _posterior_from, _spreads, posterior
+from optsearch.evaluation.bench.truth import SEARCH_SEEDS, _spreads, posterior, truth_of
 from optsearch.evaluation.records import OK
 
 DECILES = 10
@@ -100,7 +100,7 @@ def main() -> None:
             continue
         half = int(fp[:8], 16) % 2
         seen = {s: r for s, r in rows.items() if s % 2 == half}
-        shipped.append(_posterior_from(fp, seen, list(seen.values()), model, 0).test_acc)
+        shipped.append(truth_of(fp, seen, model).test_acc)
         mixed.append(mixture.test_acc(fp, seen))
         target.append(np.mean([r.test_acc for s, r in rows.items() if s % 2 != half]))
     row("10-seed rules, 5 seeds against the other 5", len(target), *map(np.array, (shipped, mixed, target)))
@@ -113,7 +113,7 @@ def main() -> None:
                 continue
             if any(r.status != OK for r in first.values()) != wanted:
                 continue
-            shipped.append(_posterior_from(fp, first, list(first.values()), model, 0).test_acc)
+            shipped.append(truth_of(fp, first, model).test_acc)
             mixed.append(mixture.test_acc(fp, first))
             target.append(np.mean([r.test_acc for r in further]))
         row(label, len(target), *map(np.array, (shipped, mixed, target)))

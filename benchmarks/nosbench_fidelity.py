@@ -119,7 +119,8 @@ def top_seeds(table, data, predicted: np.ndarray, seeds: np.ndarray, many: int) 
         halves.append((np.mean(rewards[0::2]), np.mean(rewards[1::2])))
     a, b = np.array(halves).T
     top = truth >= np.quantile(truth, 0.75)
-    print(f"\nthe {len(chosen)} rules on >= {many} seeds, against their means ({args_note(many)}):")
+    print(f"\nthe {len(chosen)} rules on >= {many} seeds, against their means (each rule's first {many} or more seeds; "
+          "its prediction from the fold that held it out):")
     print("| | rules | Kendall τ | MAE | τ in their top quartile |")
     print("|---|---|---|---|---|")
     s = scores(truth, pred)
@@ -128,10 +129,6 @@ def top_seeds(table, data, predicted: np.ndarray, seeds: np.ndarray, many: int) 
     half = stats.kendalltau(a, b).statistic
     half_top = stats.kendalltau(a[top], b[top]).statistic
     print(f"| two halves of the seeds against each other ({many // 2} seeds each) | {len(chosen)} | {half:.3f} | {np.mean(np.abs(a - b)):.3f} | {half_top:.3f} |")
-
-
-def args_note(many: int) -> str:
-    return f"each rule's first {many} or more seeds; its prediction from the fold that held it out"
 
 
 if __name__ == "__main__":

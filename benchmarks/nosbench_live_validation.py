@@ -75,16 +75,17 @@ def main() -> None:
     with Evaluator(heldout_config(config), store=args.live_store or out / "live.sqlite", backend="process", workers=args.workers) as live:
         scores: HeldoutScores
         scores, fps = evaluate_heldout(live, rules, seeds, progress=lambda done, total: print(f"live {done}/{total}", flush=True))
-    fp_of = dict(zip(rules, fps))
-    adam = fp_of["adam"]
-    expected = {fp_of[r]: bench.expected(r) for r in rules}
-    top_rules = sorted({r for r in rules if r != "adam"}, key=lambda r: -expected[fp_of[r]].test_acc)
-    top_rules = [r for r in dict.fromkeys(top_rules) if fp_of[r] != adam]
-    top_fps = list(dict.fromkeys(fp_of[r] for r in top_rules))[:24]
-    top_seed_list = list(range(FRESH_SEED_BASE, FRESH_SEED_BASE + max(args.top_seeds or args.seeds, args.seeds)))
-    with Evaluator(heldout_config(config), store=args.live_store or out / "live.sqlite", backend="process", workers=args.workers) as live:
-        chosen = [next(r for r in rules if fp_of[r] == fp) for fp in top_fps] + ["adam"]
-        top_scores, _ = evaluate_heldout(live, chosen, top_seed_list, progress=lambda done, total: print(f"live top {done}/{total}", flush=True))
+        fp_of = dict(zip(rules, fps))
+        adam = fp_of["adam"]
+        expected = {fp_of[r]: bench.expected(r) for r in rules}
+        top_seed_list = seeds
+        if args.top_seeds is not None and args.top_seeds > args.seeds:
+            rule_of = {fp: r for r, fp in fp_of.items()}
+            top_fps = sorted(set(fps) - {adam}, key=lambda fp: (-expected[fp].test_acc, fp))[:24]
+            top_seed_list = list(range(FRESH_SEED_BASE, FRESH_SEED_BASE + args.top_seeds))
+            top_scores, _ = evaluate_heldout(
+                live, [rule_of[fp] for fp in top_fps] + ["adam"], top_seed_list, progress=lambda done, total: print(f"live top {done}/{total}", flush=True)
+            )
     bench_rel = relative({fp: e.test_acc for fp, e in expected.items()}, adam)
     live_mean = {fp: scores.mean(fp) for fp in fps}
     live_rel = relative(live_mean, adam)

@@ -26,13 +26,14 @@ import sqlite3
 import numpy as np
 
 from optsearch.evaluation.bench.bench import load_bench
-from optsearch.evaluation.bench.truth import NOISE_LEVELS, SEARCH_SEEDS, fit_noise, fold_of, search_centre
+from optsearch.evaluation.bench.truth import NOISE_LEVELS, fit_noise, fold_of, search_centre, table_residuals
 
 LEVELS = (0.9, 0.95, 0.99)
 
 
-def _held_out(bench, values):
-    """(fingerprint, value, centre, spread) of each (fingerprint, value) of a trained tabulated rule."""
+def _live_residuals(bench, values):
+    """(fingerprint, standardized residual from the search centre, spread) of each (fingerprint,
+    value) of a trained tabulated rule, as :func:`~optsearch.evaluation.bench.truth.table_residuals` gives the table's."""
     out = []
     for fp, value in values:
         rows = bench.table.rows[fp]
@@ -40,7 +41,7 @@ def _held_out(bench, values):
             continue
         centre = search_centre(fp, rows, bench.truth_model)
         if centre.reward_std > 0:
-            out.append((fp, value, centre.reward, centre.reward_std))
+            out.append((fp, (value - centre.reward) / centre.reward_std, centre.reward_std))
     return out
 
 
@@ -53,8 +54,8 @@ def _report(label: str, data, fits) -> None:
     print(f"\n{label} (n = {len(data)})")
     print("| model | " + " | ".join(f"> q{int(l * 100)}" for l in LEVELS) + " | " + " | ".join(f"< q{round((1 - l) * 100):02d}" for l in LEVELS) + " | mean PIT |")
     print("|---|" + "---|" * (2 * len(LEVELS) + 1))
-    normal = np.array([0.5 * math.erfc(-((v - c) / s) / math.sqrt(2)) for _, v, c, s in data])
-    empirical = np.array([_pit_empirical((v - c) / s, s, *fits(fp)) for fp, v, c, s in data])
+    normal = np.array([0.5 * math.erfc(-z / math.sqrt(2)) for _, z, _ in data])
+    empirical = np.array([_pit_empirical(z, s, *fits(fp)) for fp, z, s in data])
     for name, pit in (("normal", normal), ("empirical by spread bin", empirical)):
         cells = [f"{np.mean(pit > l):.3f}" for l in LEVELS] + [f"{np.mean(pit < 1 - l):.3f}" for l in LEVELS]
         print(f"| {name} | " + " | ".join(cells) + f" | {pit.mean():.3f} |")
@@ -65,23 +66,16 @@ def main() -> None:
     parser.add_argument("--live-store", help="the live store of nosbench_search_spread.py")
     args = parser.parse_args()
     bench = load_bench("mnist1d")
-    truth_seeds = [
-        (fp, row.reward)
-        for fp, rows in bench.table.rows.items()
-        if min(rows) < SEARCH_SEEDS  # a rule with search seeds, whose further seeds are held out
-        for seed, row in rows.items()
-        if seed >= SEARCH_SEEDS
-    ]
-    table = _held_out(bench, truth_seeds)
-    z = np.array([(v - c) / s for _, v, c, s in table])
-    spread = np.array([s for *_, s in table])
-    folds = np.array([fold_of(fp) for fp, *_ in table])
+    fingerprints, residuals, spreads = table_residuals(bench.table, bench.truth_model)
+    table = list(zip(fingerprints, residuals, spreads))
+    z, spread = np.array(residuals), np.array(spreads)
+    folds = np.array([fold_of(fp) for fp in fingerprints])
     by_fold = {k: fit_noise(z[folds != k], spread[folds != k]) for k in range(folds.max() + 1)}
     whole = fit_noise(z, spread)
     groups = (("all", 0.0, math.inf), ("spread ≤ 0.03", 0.0, 0.03), ("spread 0.03–0.05", 0.03, 0.05), ("spread > 0.05", 0.05, math.inf))
     print(f"bench table {bench.content_hash[:16]}; residual bins up to {whole[0].tolist()}")
     for name, lo, hi in groups:
-        _report(f"table truth seeds, {name}, cross-fitted", [d for d in table if lo < d[3] <= hi or (lo == 0 and d[3] <= hi)], lambda fp: by_fold[fold_of(fp)])
+        _report(f"table truth seeds, {name}, cross-fitted", [d for d in table if lo < d[2] <= hi or (lo == 0 and d[2] <= hi)], lambda fp: by_fold[fold_of(fp)])
     if args.live_store:
         with sqlite3.connect(f"file:{args.live_store}?mode=ro", uri=True) as db:
             found = db.execute("select fingerprint, seed, reward, status from evaluations where task = 'mnist1d' and seed >= 3").fetchall()
@@ -90,9 +84,9 @@ def main() -> None:
             if fp in bench.table.rows and status in ("ok", "hurdle") and (fp, seed) not in seen:
                 seen.add((fp, seed))
                 values.append((fp, reward))
-        live = _held_out(bench, values)
+        live = _live_residuals(bench, values)
         for name, lo, hi in groups:
-            _report(f"live, {name}", [d for d in live if lo < d[3] <= hi or (lo == 0 and d[3] <= hi)], lambda fp: whole)
+            _report(f"live, {name}", [d for d in live if lo < d[2] <= hi or (lo == 0 and d[2] <= hi)], lambda fp: whole)
 
 
 if __name__ == "__main__":

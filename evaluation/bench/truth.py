@@ -244,9 +244,10 @@ def fit_noise(residuals: Sequence[float], spreads: Sequence[float]) -> tuple[np.
     return np.array(edges + [math.inf]), quantiles
 
 
-def table_residuals(table, model: TruthModel) -> tuple[list[float], list[float]]:
-    """Every truth seed's standardized residual from its rule's search centre, and the rule's spread."""
-    residuals, spreads = [], []
+def table_residuals(table, model: TruthModel) -> tuple[list[str], list[float], list[float]]:
+    """Every truth seed's rule (fingerprint), standardized residual from the rule's search centre,
+    and the rule's spread."""
+    fingerprints, residuals, spreads = [], [], []
     for fp, rows in table.rows.items():
         if not all(r.trained for r in rows.values()):
             continue
@@ -257,9 +258,10 @@ def table_residuals(table, model: TruthModel) -> tuple[list[float], list[float]]
         if centre.reward_std <= 0:
             continue
         for row in truth:
+            fingerprints.append(fp)
             residuals.append((row.reward - centre.reward) / centre.reward_std)
             spreads.append(centre.reward_std)
-    return residuals, spreads
+    return fingerprints, residuals, spreads
 
 
 # -- fitting (at export, in the portable helper) ----------------------------------------------
@@ -322,7 +324,8 @@ def fit_truth_arrays(folder: str, rule_config) -> dict[str, np.ndarray]:
     ct, s2t, t2t = _bins(prior_t[:m], var_t, mean_t, n)
     priors = {fp: (float(r), float(t)) for fp, r, t in zip(fps, prior_r, prior_t)}
     model = TruthModel(priors, cr, s2r, t2r, ct, s2t, t2t)
-    noise_edges, noise_quantiles = fit_noise(*table_residuals(table, model))
+    _, residuals, spreads = table_residuals(table, model)
+    noise_edges, noise_quantiles = fit_noise(residuals, spreads)
     return {
         "version": np.array(TRUTH_VERSION),
         "fingerprints": np.array(fps),

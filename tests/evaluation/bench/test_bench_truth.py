@@ -200,8 +200,9 @@ def test_the_residuals_are_the_truth_seeds_standardized_around_the_search_centre
 
     table = Table()
     table.rows = rows
-    residuals, spreads = table_residuals(table, model)
+    fingerprints, residuals, spreads = table_residuals(table, model)
     assert len(residuals) == 400  # the truth seeds only: rules without any have no residual
+    assert fingerprints[:2] == [with_truth[0]] * 2
     fp = with_truth[0]
     centre = search_centre(fp, rows[fp], model)
     assert residuals[:2] == [(rows[fp][s].reward - centre.reward) / centre.reward_std for s in (3, 4)]
