@@ -253,15 +253,28 @@ def table_means(store: Store, task: str, config_hash: str, seeds: Iterable[int])
 
 def ingest(target: Store, sources: Sequence[Union[str, Path]], task: str, config_hash: str) -> int:
     """Copy every final, non-cached result of ``task`` with ``config_hash`` from the ``sources``
-    stores into ``target`` (as runs ``ingested:<file name>``), skipping (rule, seed) pairs the
-    target already holds; returns how many rows were added. Results of another protocol are
-    never taken."""
+    into ``target``, skipping (rule, seed) pairs the target already holds; returns how many rows
+    were added. A source is a results store (its rows become runs ``ingested:<file name>``) or a
+    table folder such as a build's snapshot (:func:`.publish.write_snapshot`; its rows keep their
+    machine kind, as a restored table's do). Results of another protocol are never taken; a table
+    of another protocol is an error."""
     from dataclasses import replace
 
     from ..store.base import FINAL_STATUSES
+    from .publish import restore_store
+    from .table import read_table
 
     added = 0
     for path in sources:
+        if Path(path).is_dir():
+            table = read_table(path)
+            if table.protocol.config_hash != config_hash or table.protocol.live_task != task:
+                raise ValueError(
+                    f"{path}: a table of {table.protocol.live_task} with config hash {table.protocol.config_hash}, "
+                    f"not of {task} with {config_hash}"
+                )
+            added += restore_store(table, target)
+            continue
         source = open_store(str(path))
         try:
             for row in source.results(task=task):

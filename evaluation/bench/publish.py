@@ -7,7 +7,10 @@
   same config hash, so users' runs grow it;
 - :func:`write_aliases`: the table rules whose fingerprint with the portable kernels differs;
 - :func:`restore_store`: the table's rows written back into a store, so that a build on a new
-  machine continues the shipped table instead of recomputing it.
+  machine continues the shipped table instead of recomputing it;
+- :func:`write_snapshot`: a build's progress, the rows a store holds beyond a table, as a small
+  table folder that can be committed while a long build runs (``bench build --ingest FOLDER``
+  restores it on another machine).
 """
 
 from __future__ import annotations
@@ -195,3 +198,25 @@ def restore_store(table: Table, store: Store) -> int:
             )
             added += 1
     return added
+
+
+SNAPSHOT_SOURCE = "snapshot_of"
+
+
+def write_snapshot(store: Union[str, Path, Store], folder: Union[str, Path], base: Table, task: str = "mnist1d") -> dict:
+    """Write the final results of ``task``'s protocol in ``store`` that the table ``base`` lacks into
+    ``folder`` as a table (``table.csv.gz`` and a manifest naming ``base``'s content hash).
+
+    A build of the shipped table's top takes many hours; its store lives on one machine. The
+    snapshot is its progress as data (a few hundred kB where the table is megabytes), the same
+    rows bit for bit with their machine kind, so that it can be committed as the build grows and
+    restored by :func:`restore_store` (``bench build --from-table --ingest FOLDER``) elsewhere."""
+    _, protocol = live_protocol(task)
+    opened = open_store(str(store) if isinstance(store, Path) else store)
+    rows: dict = {}
+    for fp, by_seed in table_rows(list(opened.results(task=task)), task, protocol.config_hash).items():
+        fresh = {seed: row for seed, row in by_seed.items() if seed not in base.rows.get(fp, {})}
+        if fresh:
+            rows[fp] = fresh
+    extra = {SNAPSHOT_SOURCE: base.content_hash, "exported": time.strftime("%Y-%m-%d", time.gmtime()), "platform": export_platform()}
+    return export_table(rows, folder, protocol, extra)

@@ -4,6 +4,8 @@
   evaluator into the SQLite store ``S`` (resumable: run it again to continue); ``--ingest`` adds
   the results of other stores of the same protocol, ``--from-table`` starts from the shipped table;
 - ``bench export --store S [S ...] --out DIR``: write the table (and the surrogate's features);
+- ``bench snapshot --store S --out DIR``: a build's progress, the rows ``S`` holds beyond the
+  shipped table, as a small table to commit (``bench build --from-table --ingest DIR`` resumes it);
 - ``bench info``: the shipped bench's protocol, content hash, coverage and best known rule.
 """
 
@@ -41,7 +43,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:7.0f} s] {message}", flush=True)
 
-    ingest = [existing_store(path) for path in args.ingest or ()]
+    ingest = [_ingest_source(path) for path in args.ingest or ()]
     from optsearch.searchers.studies.bench_stages import SEARCHER_STAGES
 
     build(
@@ -57,6 +59,28 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_source(path: str) -> str:
+    """``path``, when a results store or a readable table folder of the live protocol is there."""
+    from pathlib import Path
+
+    from optsearch.evaluation.bench.publish import live_protocol
+    from optsearch.evaluation.bench.table import TableError, read_table
+
+    if not Path(path).is_dir():
+        return existing_store(path)
+    try:
+        protocol = read_table(path).protocol
+    except TableError as error:
+        raise UsageError(f"--ingest: {error}") from None
+    expected = live_protocol()[1]
+    if (protocol.live_task, protocol.config_hash) != (expected.live_task, expected.config_hash):
+        raise UsageError(
+            f"--ingest: {path} is a table of {protocol.live_task} (config hash {protocol.config_hash}); "
+            f"this build's is {expected.live_task} ({expected.config_hash})"
+        )
+    return path
+
+
 def _comparison_store(path: str) -> str:
     try:
         return existing_store(path)
@@ -70,6 +94,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     manifest = export_store([existing_store(path) for path in args.store], args.out, with_features=not args.no_features)
     print(json.dumps(manifest["coverage"], indent=2))
     print(f"wrote {args.out} (table sha256 {manifest['table_sha256'][:16]})")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from optsearch.evaluation.bench.bench import load_bench
+    from optsearch.evaluation.bench.publish import write_snapshot
+
+    manifest = write_snapshot(existing_store(args.store), args.out, load_bench().table)
+    coverage = manifest["coverage"]
+    print(f"wrote {args.out}: {coverage['rows']} rows beyond the shipped table (sha256 {manifest['table_sha256'][:16]})")
     return 0
 
 
@@ -140,7 +174,9 @@ def register(commands) -> None:
     build.add_argument(
         "--incumbents-from", action="append", metavar="STORE", help="a comparison's store: its runs' final incumbents get the top's seeds (incumbents)"
     )
-    build.add_argument("--ingest", action="append", help="another store of the same protocol whose results join the table")
+    build.add_argument(
+        "--ingest", action="append", help="another store, or a table folder such as a snapshot, of the same protocol whose results join the table"
+    )
     build.add_argument("--from-table", action="store_true", help="start from the shipped table's rows (continue it)")
     add_backend_options(build, PARALLEL_BACKEND)
     build.set_defaults(handler=cmd_build)
@@ -149,6 +185,10 @@ def register(commands) -> None:
     export.add_argument("--out", required=True, help="the table's folder")
     export.add_argument("--no-features", action="store_true", help="skip the surrogate's features")
     export.set_defaults(handler=cmd_export)
+    snapshot = actions.add_parser("snapshot", help="write a build's rows beyond the shipped table (its progress, to commit)")
+    snapshot.add_argument("--store", required=True, help="the build's store")
+    snapshot.add_argument("--out", required=True, help="the snapshot's folder")
+    snapshot.set_defaults(handler=cmd_snapshot)
     info = actions.add_parser("info", help="the shipped bench's protocol, hash, coverage and best rule")
     info.add_argument("--task", default="mnist1d-bench")
     info.add_argument("--measure-helper", action="store_true", help="also time a rule the portable helper computes (starts it)")

@@ -16,7 +16,7 @@ from optsearch.cli import main
 from optsearch.dsl import fingerprint, parse
 from optsearch.evaluation.bench.bench import DATA_ROOT, BenchError, load_bench
 from optsearch.evaluation.bench.builder import BuildPlan, build, ingest
-from optsearch.evaluation.bench.publish import export_store, live_protocol, restore_store
+from optsearch.evaluation.bench.publish import export_store, live_protocol, restore_store, write_snapshot
 from optsearch.evaluation.bench.table import TABLE_FILE, TableError, read_table, table_rows
 from optsearch.evaluation.bench.truth import SEARCH_SEEDS, truth_of
 from optsearch.searchers.studies.bench_stages import SEARCHER_STAGES
@@ -357,3 +357,34 @@ def test_the_incumbents_stage_gives_the_rules_comparisons_end_on_the_top_seeds(t
     for row in SQLiteStore(str(target)).results(task="quadratic"):
         seeds.setdefault(row.fingerprint, set()).add(row.seed)
     assert seeds == {fp: {0, 1, 2, 3} for fp in ends}
+
+
+def test_a_snapshot_of_a_build_carries_its_rows_beyond_the_table_to_another_store(tmp_path):
+    # A long build commits its progress as a snapshot: the rows its store holds beyond the table it
+    # continues, bit for bit with their machine kind, and nothing of the table itself; ingested into a
+    # new store beside the table, it exports to the same table as the build's own store.
+    store = SQLiteStore(str(tmp_path / "build.sqlite"))
+    with Evaluator(EvalConfig(task="quadratic"), store=store, backend="serial") as evaluator:
+        for seed in range(3):
+            evaluator.evaluate([parse(r) for r in ("adam", "m")], seed=seed)
+        export_store([store], tmp_path / "table", task="quadratic", with_features=False)
+        base = read_table(tmp_path / "table")
+        evaluator.evaluate([parse(r) for r in ("adam", "-g")], seed=3)
+        evaluator.evaluate([parse("-g")], seed=0)
+    snapshot = write_snapshot(store, tmp_path / "snapshot", base, task="quadratic")
+    assert snapshot["coverage"]["rows"] == 3 and snapshot["snapshot_of"] == base.content_hash
+    rows = read_table(tmp_path / "snapshot").rows
+    assert sorted((fp, seed) for fp, by_seed in rows.items() for seed in by_seed) == sorted(
+        (r.fingerprint, r.seed) for r in store.results() if not r.cached and (r.seed == 3 or r.rule == "-g")
+    )
+
+    resumed = SQLiteStore(str(tmp_path / "resumed.sqlite"))
+    restore_store(base, resumed)
+    _, protocol = live_protocol("quadratic")
+    assert ingest(resumed, [tmp_path / "snapshot"], "quadratic", protocol.config_hash) == 3
+    assert ingest(resumed, [tmp_path / "snapshot"], "quadratic", protocol.config_hash) == 0
+    whole = export_store([store], tmp_path / "whole", task="quadratic", with_features=False)
+    again = export_store([resumed], tmp_path / "again", task="quadratic", with_features=False)
+    assert again["table_sha256"] == whole["table_sha256"]
+    with pytest.raises(ValueError, match="config hash"):
+        ingest(resumed, [tmp_path / "snapshot"], "quadratic", "another")
