@@ -388,3 +388,7 @@ def test_a_snapshot_of_a_build_carries_its_rows_beyond_the_table_to_another_stor
     assert again["table_sha256"] == whole["table_sha256"]
     with pytest.raises(ValueError, match="config hash"):
         ingest(resumed, [tmp_path / "snapshot"], "quadratic", "another")
+    # the command builds the live task's table: a snapshot of another protocol is a usage error,
+    # refused before the build's store is touched
+    assert main(["bench", "build", "--store", str(tmp_path / "other.sqlite"), "--ingest", str(tmp_path / "snapshot")]) == 2
+    assert not (tmp_path / "other.sqlite").exists()
