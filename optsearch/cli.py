@@ -13,7 +13,7 @@ import sys
 from typing import Optional, Sequence
 
 from optsearch.cli_options import Parser, UsageError
-from optsearch.commands import bench, compare, confirm, evaluate, search, transfer, vocabulary
+from optsearch.commands import bench, compare, confirm, evaluate, merge, search, transfer, vocabulary
 from optsearch.dsl import ParseError, TokenError
 from optsearch.evaluation.bench.bench import BenchError
 from optsearch.evaluation.tasks.cifar10 import DownloadError
@@ -39,7 +39,7 @@ After `--` every argument is a rule (optsearch export -- -g; optsearch transfer 
 digits -- -g adam); in an option's value, join it with '=' (--seed-rules=-g,adam)."""
 
 # The groups of commands, in the order `optsearch --help` lists them.
-COMMAND_GROUPS = (vocabulary, evaluate, search, compare, confirm, transfer, bench)
+COMMAND_GROUPS = (vocabulary, evaluate, search, compare, merge, confirm, transfer, bench)
 
 #: The commands whose one positional argument is a rule, so a lone ``-g`` there is that rule.
 RULE_COMMANDS = ("eval", "export")

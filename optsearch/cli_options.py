@@ -29,6 +29,9 @@ from optsearch.evaluation.executor import BACKENDS
 MAX_INT = 2**63 - 1  # the largest integer SQLite and torch's generators hold (seeds, budgets, ...)
 MAX_GROUPS = 64  # 5-token groups per rule: far beyond any searched rule, short of a memory blow-up
 MAX_SEED_RUNS = 1000  # seeds per searcher or per transferred rule
+#: The highest first search seed: with at most MAX_SEED_RUNS seeds, search seeds stay below the
+#: held-out seeds (1,000,000 and up, ``optsearch.evaluation.experiments.heldout.HELDOUT_SEED_BASE``).
+MAX_FIRST_SEED = 999_000
 
 
 class UsageError(Exception):
@@ -83,6 +86,7 @@ groups = int_in(1, MAX_GROUPS)
 seed_runs = int_in(1, MAX_SEED_RUNS)
 nonnegative_int = int_in(0, MAX_INT)
 live_seed_count = int_in(2, MAX_SEED_RUNS)
+first_seed = int_in(0, MAX_FIRST_SEED)
 positive_float = finite_float(0.0, strict=True)
 nonnegative_float = finite_float(0.0, strict=False)
 

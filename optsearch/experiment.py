@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from optsearch.cli_options import (
     budget_list,
+    first_seed,
     groups,
     learning_rates,
     live_seed_count,
@@ -90,6 +91,7 @@ SETTINGS: dict[str, Setting] = {
     "groups": Setting(int, groups),
     "budget": Setting(int, positive_int),
     "seeds": Setting(int, seed_runs),
+    "first_seed": Setting(int, first_seed),
     "heldout_seeds": Setting(int, seed_runs),
     "race_top": Setting(int, nonnegative_int),
     "race_seeds": Setting(int, live_seed_count),

@@ -169,6 +169,8 @@ class Bench:
             "heldout_config_hash": p.heldout_config_hash,
             "trainer_version": p.trainer_version,
             "table_sha256": self.content_hash,
+            # the held-out truth's model: two benches of one table with different truths answer differently
+            **({"truth_sha256": self.table.manifest["truth_sha256"]} if "truth_sha256" in self.table.manifest else {}),
         }
 
     @cached_property

@@ -2,10 +2,10 @@
 
 A run of ``B`` proposals holds its incumbent at every smaller budget ``b``: the best search reward among
 its first ``b`` proposals, already re-trained on the held-out seeds (every incumbent a run ever had is).
-So each budget's numbers come from the comparison with every run cut to its first ``b`` proposals
-(:func:`truncated`), computed by the very functions of the final summary
-(:func:`~.summary.heldout_iqm`, :func:`~.summary.mean_compute`, :func:`~.summary.pairwise`): at the final
-budget they are the summary's numbers exactly. Per budget:
+So each budget's numbers come from every run cut to its first ``b`` proposals (its line of ``runs.csv``
+at ``b``, :mod:`.runs`), computed by the very functions of the final summary
+(:func:`~.summary.heldout_iqm`, :func:`~.runs.mean_compute_of`, :func:`~.summary.pairwise_scores`): at the
+final budget they are the summary's numbers exactly. Per budget:
 
 - per searcher (``budgets.csv``): the held-out IQM of the runs' incumbents at ``b`` with its bootstrap
   interval, and ``compute``, the mean Σ cost of the first ``b`` proposals;
@@ -23,14 +23,15 @@ interval says at that budget. The final verdict of ``summary.md`` is family-wise
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..statistics.differences import Difference
 from .data import ComparisonData
 from .formatting import cell, fmt, interval, write_csv
-from .summary import bonferroni, heldout_iqm, mean_compute, pairwise
+from .runs import RunRow, mean_compute_of, rows_at, run_rows, scores_of
+from .summary import bonferroni_level, heldout_iqm, pairwise_scores
 
 BUDGET_COLUMNS = ("budget", "searcher", "heldout_iqm", "ci_low", "ci_high", "compute")
 VERDICT_COLUMNS = ("budget", "a", "b", "diff", "ci_low", "ci_high", "separated", "fw_ci_low", "fw_ci_high", "separated_familywise")
@@ -50,11 +51,6 @@ def budget_steps(budgets: Iterable[int], final: int) -> tuple[int, ...]:
         if budget > final:
             raise ValueError(f"verdict budget {budget} is above the run's budget of {final} proposals")
     return tuple(sorted(steps | {final}))
-
-
-def truncated(data: ComparisonData, budget: int) -> ComparisonData:
-    """``data`` with every run cut to its first ``budget`` proposals (held-out scores, baselines, texts kept)."""
-    return replace(data, runs={label: [list(run[:budget]) for run in per_seed] for label, per_seed in data.runs.items()})
 
 
 @dataclass(frozen=True)
@@ -92,16 +88,23 @@ def verdict_at(data: ComparisonData, budget: int, seed: int = 0, family: int = 0
     its first ``budget`` proposals (the same bootstrap ``seed`` as the summary, so the final budget matches it).
     ``family``: the number of intervals the table holds; when > 0 every pair also gets its interval at the
     Bonferroni level ``1 − (1 − confidence) / family``."""
-    cut = truncated(data, budget)
+    return verdict_of_runs(rows_at(run_rows(data, [budget]), budget), budget, data.confidence, seed, family)
+
+
+def verdict_of_runs(
+    per_searcher: Mapping[str, Sequence[RunRow]], budget: int, confidence: float = 0.95, seed: int = 0, family: int = 0
+) -> BudgetVerdict:
+    """:func:`verdict_at` of the runs' lines at ``budget`` (:mod:`.runs`), by searcher."""
+    scores = scores_of(dict(per_searcher))
     searchers = []
-    for label, per_seed in cut.runs.items():
-        iqm, low, high = heldout_iqm(cut.final_heldout(label), cut.confidence, seed)
-        compute = mean_compute(per_seed)
+    for label, values in scores.items():
+        iqm, low, high = heldout_iqm(values, confidence, seed)
+        compute = mean_compute_of(per_searcher[label])
         searchers.append(dict(budget=budget, searcher=label, heldout_iqm=iqm, ci_low=low, ci_high=high, compute=compute))
-    pairs = tuple((a, b, d) for a, b, d, _ in pairwise(cut))
+    pairs = tuple((a, b, d) for a, b, d, _ in pairwise_scores(scores, confidence))
     familywise: tuple = ()
     if family > 0:
-        familywise = tuple((a, b, d) for a, b, d, _ in pairwise(bonferroni(cut, family)))
+        familywise = tuple((a, b, d) for a, b, d, _ in pairwise_scores(scores, bonferroni_level(confidence, family)))
     return BudgetVerdict(budget, tuple(searchers), pairs, familywise)
 
 
@@ -109,9 +112,18 @@ def verdicts_by_budget(data: ComparisonData, budgets: Iterable[int], seed: int =
     """:func:`verdict_at` for each of ``budgets`` and the final budget, smallest first, with family-wise
     intervals over every pair at every budget."""
     steps = budget_steps(budgets, final_budget(data))
-    k = len(data.runs)
-    family = len(steps) * k * (k - 1) // 2
-    return [verdict_at(data, budget, seed, family) for budget in steps]
+    return verdicts_of_runs(run_rows(data, steps), steps, data.confidence, seed)
+
+
+def verdicts_of_runs(rows: Sequence[RunRow], steps: Sequence[int], confidence: float = 0.95, seed: int = 0) -> list[BudgetVerdict]:
+    """:func:`verdicts_by_budget` of the runs' lines (:mod:`.runs`) at each of ``steps``: the family is every
+    pair of searchers at every one of them."""
+    verdicts = []
+    for budget in steps:
+        per_searcher = rows_at(rows, budget)
+        k = len(per_searcher)
+        verdicts.append(verdict_of_runs(per_searcher, budget, confidence, seed, len(steps) * k * (k - 1) // 2))
+    return verdicts
 
 
 def budget_lines(verdicts: Sequence[BudgetVerdict], confidence: float = 0.95) -> list[str]:

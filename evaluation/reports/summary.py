@@ -19,16 +19,15 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..records import EvalResult
 from ..rewards import source_info
 from ..statistics import stats
 from ..statistics.differences import Difference, seeds_to_separate, unpaired_difference
-from ..statistics.incumbents import final_incumbent
-from .data import ComparisonData, compute_of, is_training
+from .data import ComparisonData
+from .runs import RunRow, mean_compute_of, rows_at, run_rows, scores_of
 from .formatting import cell, code, fmt, interval, write_csv
 from .leaderboard import readable_rule
 
@@ -51,55 +50,72 @@ def heldout_iqm(scores: np.ndarray, confidence: float, seed: int = 0) -> tuple[A
     return stats.iqm(scores), low, high
 
 
-def mean_compute(per_seed: Sequence[Sequence[EvalResult]]) -> Optional[float]:
-    """Mean over a searcher's runs of Σ cost of every proposal (full-evaluation units); None without results."""
-    totals = [compute_of(run)[-1] for run in per_seed if run]
-    return float(np.mean(totals)) if totals else None
-
-
 def summarize(data: ComparisonData, *, reference: str = "random", seed: int = 0) -> list[dict[str, Any]]:
     """One row per searcher (in ``data.runs`` order) with the keys of :func:`summary_columns`."""
+    budget = max((len(run) for per_seed in data.runs.values() for run in per_seed), default=0)
+    return summarize_runs(rows_at(run_rows(data, [budget]), budget), confidence=data.confidence, reference=reference, seed=seed)
+
+
+def summarize_runs(
+    per_searcher: Mapping[str, Sequence[RunRow]], *, confidence: float = 0.95, reference: str = "random", seed: int = 0
+) -> list[dict[str, Any]]:
+    """:func:`summarize` of the runs' lines at the final budget (:mod:`.runs`), by searcher."""
     columns = summary_columns(reference)
     p_col = columns[5]
-    reference_scores = data.final_heldout(reference) if reference in data.runs else None
+    scores_by_label = scores_of(dict(per_searcher))
+    reference_scores = scores_by_label.get(reference)
     rows = []
-    for label, per_seed in data.runs.items():
-        scores = data.final_heldout(label)
-        results = [r for run in per_seed for r in run]
+    for label, per_seed in per_searcher.items():
+        scores = scores_by_label[label]
         row: dict[str, Any] = dict.fromkeys(columns)
-        row.update(searcher=label, seeds=len(per_seed), proposals=max((len(run) for run in per_seed), default=0))
-        row["heldout_iqm"], row["heldout_ci_low"], row["heldout_ci_high"] = heldout_iqm(scores, data.confidence, seed)
+        row.update(searcher=label, seeds=len(per_seed), proposals=max((r.proposals for r in per_seed), default=0))
+        row["heldout_iqm"], row["heldout_ci_low"], row["heldout_ci_high"] = heldout_iqm(scores, confidence, seed)
         if reference_scores is not None and scores.size and reference_scores.size:
             row[p_col] = stats.probability_of_improvement(scores, reference_scores)
-            row[f"{p_col}_ci_low"], row[f"{p_col}_ci_high"] = stats.probability_of_improvement_ci(
-                scores, reference_scores, data.confidence, seed
-            )
-        row["compute"] = mean_compute(per_seed)
-        row["unique_trainings"] = sum(is_training(r) for r in results)
-        row["cache_hit_share"] = sum(bool(r.cached) for r in results) / len(results) if results else None
-        row["search_best_iqm"] = stats.iqm([max(r.reward for r in run) for run in per_seed if run])
-        finals = [final_incumbent(run) for run in per_seed if run]
+            row[f"{p_col}_ci_low"], row[f"{p_col}_ci_high"] = stats.probability_of_improvement_ci(scores, reference_scores, confidence, seed)
+        row["compute"] = mean_compute_of(per_seed)
+        row["unique_trainings"] = sum(r.trainings for r in per_seed)
+        proposals = sum(r.proposals for r in per_seed)
+        row["cache_hit_share"] = sum(r.cache_hits for r in per_seed) / proposals if proposals else None
+        row["search_best_iqm"] = stats.iqm([r.search_best for r in per_seed if r.search_best is not None])
+        finals = [r for r in per_seed if r.final_fingerprint is not None]
         if finals:
-            best = max(finals, key=lambda r: data.heldout.mean(r.fingerprint))
-            row["final_rule"] = readable_rule(data.text_of(best))
+            row["final_rule"] = readable_rule(max(finals, key=lambda r: r.heldout_mean).final_rule)
         rows.append(row)
     return rows
+
+
+def final_scores(data: ComparisonData) -> dict[str, np.ndarray]:
+    """Per searcher (in ``data.runs`` order), the held-out score of each run's final incumbent, by search seed."""
+    return {label: data.final_heldout(label) for label in data.runs}
 
 
 def pairwise(data: ComparisonData) -> list[tuple[str, str, Difference, Any]]:
     """For every pair of searchers: (a, b, difference of final held-out means at ``data.confidence``,
     seeds per searcher to separate it at the error rate ``1 − data.confidence``)."""
+    return pairwise_scores(final_scores(data), data.confidence)
+
+
+def pairwise_scores(scores: Mapping[str, np.ndarray], confidence: float) -> list[tuple[str, str, Difference, Any]]:
+    """:func:`pairwise` of per-searcher run scores: every pair ``(a, b)`` in ``scores`` order, the
+    Welch interval of ``mean(a) − mean(b)`` at ``confidence``, and the seeds per searcher it would
+    take to separate a difference that size at the error rate ``1 − confidence`` (80 % power)."""
     out = []
-    for a, b in itertools.combinations(data.runs, 2):
-        x, y = data.final_heldout(a), data.final_heldout(b)
-        out.append((a, b, unpaired_difference(x, y, data.confidence), seeds_to_separate(x, y, alpha=1.0 - data.confidence)))
+    for a, b in itertools.combinations(scores, 2):
+        x, y = scores[a], scores[b]
+        out.append((a, b, unpaired_difference(x, y, confidence), seeds_to_separate(x, y, alpha=1.0 - confidence)))
     return out
 
 
+def bonferroni_level(confidence: float, intervals: int) -> float:
+    """The Bonferroni level of ``intervals`` intervals, ``1 − (1 − confidence) / intervals``: the chance
+    that any of them misses its true difference is then at most ``1 − confidence``."""
+    return 1.0 - (1.0 - confidence) / max(1, intervals)
+
+
 def bonferroni(data: ComparisonData, intervals: int) -> ComparisonData:
-    """``data`` at the Bonferroni level of ``intervals`` intervals, ``1 − (1 − confidence) / intervals``:
-    the chance that any of them misses its true difference is then at most ``1 − confidence``."""
-    return replace(data, confidence=1.0 - (1.0 - data.confidence) / max(1, intervals))
+    """``data`` at the Bonferroni level of ``intervals`` intervals (:func:`bonferroni_level`)."""
+    return replace(data, confidence=bonferroni_level(data.confidence, intervals))
 
 
 def familywise(data: ComparisonData) -> ComparisonData:
@@ -111,21 +127,26 @@ def familywise(data: ComparisonData) -> ComparisonData:
 def verdict_lines(data: ComparisonData) -> list[str]:
     """The **Verdict** section: which searchers are separated at this budget, family-wise (a claim
     about every pair at once, :func:`familywise`), which are not."""
-    wide = familywise(data)
-    pairs = pairwise(wide)
-    n = len(data.search_seeds)
     budget = max((len(run) for per_seed in data.runs.values() for run in per_seed), default=0)
-    level = f"{round(data.confidence * 100)} %"
+    return verdict_lines_of(final_scores(data), budget, len(data.search_seeds), data.confidence)
+
+
+def verdict_lines_of(scores: Mapping[str, np.ndarray], budget: int, n: int, confidence: float = 0.95) -> list[str]:
+    """:func:`verdict_lines` of per-searcher run scores at ``budget`` proposals on ``n`` search seeds."""
+    k = len(scores)
+    wide = bonferroni_level(confidence, k * (k - 1) // 2)  # the level of :func:`familywise`
+    pairs = pairwise_scores(scores, wide)
+    level = f"{round(confidence * 100)} %"
     separated = [(a, b, d) for a, b, d, _ in pairs if d.separated]
     unresolved = [(a, b, d, need) for a, b, d, need in pairs if not d.separated]
     lines = ["## Verdict", ""]
     if not pairs:
         return lines + ["Only one searcher ran: nothing to compare.", ""]
-    errors = 100 - round(data.confidence * 100)
+    errors = 100 - round(confidence * 100)
     if len(pairs) > 1:
         rule = (
             f"the interval (Welch's t) of the difference of their final held-out scores excludes 0 at the family-wise "
-            f"level of {level}: each of the {len(pairs)} pairs' intervals is at {wide.confidence:.2%} (Bonferroni), so the "
+            f"level of {level}: each of the {len(pairs)} pairs' intervals is at {wide:.2%} (Bonferroni), so the "
             f"chance that any separation below is wrong is at most {errors} % (with {level} per pair, one of "
             f"{len(pairs)} would often be: `benchmarks/verdict_error_rates.py`)."
         )
@@ -161,16 +182,11 @@ def verdict_lines(data: ComparisonData) -> list[str]:
     return lines
 
 
-def write_summary(
-    data: ComparisonData, out_dir: Path, *, reference: str = "random", seed: int = 0, more: Sequence[str] = ()
-) -> tuple[Path, Path]:
-    """Write ``summary.csv`` and ``summary.md`` (table, protocol, verdict, then the lines ``more``); return their paths."""
-    rows = summarize(data, reference=reference, seed=seed)
-    columns = summary_columns(reference)
-    csv_path = write_csv(out_dir / "summary.csv", columns, rows)
-    p = columns[5]
+def summary_table_lines(rows: Sequence[dict[str, Any]], reference: str, title: str) -> list[str]:
+    """The title and table of ``summary.md``: a line per row of :func:`summarize`."""
+    p = summary_columns(reference)[5]
     lines = [
-        f"# Search strategies compared{f' on {data.task}' if data.task else ''}",
+        f"# {title}",
         "",
         f"| searcher | seeds | held-out IQM [95 % CI] | P(improvement) vs {reference} [95 % CI] | compute | "
         "proposals per run | trainings (all seeds) | cache-hit share | search-best IQM | best final rule |",
@@ -188,6 +204,16 @@ def write_summary(
                 code(row["final_rule"]) if row.get("final_rule") else "—",
             ]) + " |"
         )  # fmt: skip
+    return lines
+
+
+def write_summary(
+    data: ComparisonData, out_dir: Path, *, reference: str = "random", seed: int = 0, more: Sequence[str] = ()
+) -> tuple[Path, Path]:
+    """Write ``summary.csv`` and ``summary.md`` (table, protocol, verdict, then the lines ``more``); return their paths."""
+    rows = summarize(data, reference=reference, seed=seed)
+    csv_path = write_csv(out_dir / "summary.csv", summary_columns(reference), rows)
+    lines = summary_table_lines(rows, reference, f"Search strategies compared{f' on {data.task}' if data.task else ''}")
     lines += ["", _protocol(data, reference), ""]
     if data.search_seconds:
         lines += [speed_line(data), ""]

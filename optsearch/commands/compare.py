@@ -23,6 +23,7 @@ from optsearch.cli_options import (
     budget_list,
     check_backend,
     eval_config,
+    first_seed,
     groups,
     live_seed_count,
     nonnegative_int,
@@ -97,6 +98,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         searchers=arms,
         budget=args.budget,
         seeds=args.seeds,
+        first_seed=args.first_seed,
         groups=args.groups,
         heldout_seeds=args.heldout_seeds,
         batch_size=args.batch_size,
@@ -168,6 +170,14 @@ def register(commands) -> None:
     )
     compare.add_argument("--budget", type=positive_int, default=None, help="proposals per searcher and seed")
     compare.add_argument("--seeds", type=seed_runs, default=None, help=f"seeds per searcher (at most {MAX_SEED_RUNS})")
+    compare.add_argument(
+        "--first-seed",
+        type=first_seed,
+        default=None,
+        metavar="S",
+        help="the first search seed (default 0): seeds S … S+N-1, so that a study can run in parts on several machines "
+        "(`optsearch merge` joins their reports)",
+    )
     compare.add_argument(
         "--heldout-seeds", type=seed_runs, default=None, help="held-out seeds each incumbent is re-trained on (default 3)"
     )

@@ -86,6 +86,9 @@ class CompareConfig:
     searchers: tuple[Union[str, Arm], ...] = DEFAULT_SEARCHERS
     budget: int = 48
     seeds: int = 5
+    #: The first search seed: the runs use seeds ``first_seed`` … ``first_seed + seeds - 1``, so a study
+    #: can run in parts (disjoint seeds, on several machines) whose reports ``optsearch merge`` joins.
+    first_seed: int = 0
     groups: int = 2
     batch_size: int = 8
     heldout_seeds: int = DEFAULT_HELDOUT_SEEDS
@@ -119,6 +122,11 @@ class CompareConfig:
 
         return budget_steps(self.verdict_budgets, self.budget) if self.verdict_budgets else ()
 
+    @property
+    def search_seeds(self) -> range:
+        """The search seeds of the runs, in order."""
+        return range(self.first_seed, self.first_seed + self.seeds)
+
     def arms(self) -> tuple[Arm, ...]:
         """Every searcher as an :class:`Arm`; ``ValueError`` on a bad or repeated label."""
         arms = tuple(arm if isinstance(arm, Arm) else Arm(arm) for arm in self.searchers)
@@ -144,7 +152,7 @@ def _heldout_data(
     evaluator: Evaluator, runs: dict[str, list[list[EvalResult]]], compare: CompareConfig, progress: Optional[Callable[[int, int], None]] = None
 ) -> ComparisonData:
     """Re-train every incumbent and the baselines on the held-out seeds (cache hits on a resume)."""
-    seeds = heldout_seeds(compare.heldout_seeds, range(compare.seeds))
+    seeds = heldout_seeds(compare.heldout_seeds, compare.search_seeds)
     rules: dict[str, str] = {}  # fingerprint -> rule text, in order of first appearance
     for per_seed in runs.values():
         for run in per_seed:
@@ -274,7 +282,7 @@ def run_comparison(
     started = time.perf_counter()
     verdict_budgets = compare.verdict_steps()  # a budget above the runs' fails before any work
     out_dir.mkdir(parents=True, exist_ok=True)
-    seeds = list(range(compare.seeds))
+    seeds = list(compare.search_seeds)
     arms = compare.arms()
     runs: dict[str, list[list[EvalResult]]] = {arm.name: [] for arm in arms}
     search_seconds = {arm.name: 0.0 for arm in arms}
