@@ -59,7 +59,7 @@ def test_the_manifest_holds_every_setting_resolved_the_searchers_versions_git_an
     manifest = tomllib.loads((report / "manifest.toml").read_text())
     resolved = {
         "task": "quadratic", "steps": 20, "lrs": [0.0001, 0.001, 0.01, 0.1, 1.0], "groups": 2, "budget": 6, "seeds": 2,
-        "heldout_seeds": 2, "batch_size": 8, "backend": "serial", "store": "results.sqlite", "out": ".",
+        "first_seed": 0, "heldout_seeds": 2, "batch_size": 8, "backend": "serial", "store": "results.sqlite", "out": ".",
         "population_size": 1, "device": "cpu", "race_top": 5, "race_seeds": 20, "verdict_budgets": [],
         "transfer": "", "transfer_seeds": 5,
     }  # fmt: skip
