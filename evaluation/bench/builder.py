@@ -102,6 +102,9 @@ class Builder:
     #: Stages defined above this package, by name: the searchers' (``trajectories``, ``mutations``:
     #: :data:`optsearch.searchers.studies.bench_stages.SEARCHER_STAGES`), each called with this builder.
     stages: Mapping[str, Callable[["Builder"], None]] = field(default_factory=dict)
+    #: Called after every chunk of the ``top`` and ``incumbents`` stages and after every stage (for
+    #: example to write a snapshot of the build's progress: ``bench build --snapshot``).
+    checkpoint: Callable[[], None] = lambda: None
 
     @property
     def machine_kind(self) -> str:
@@ -198,6 +201,7 @@ class Builder:
             for seed in seeds:
                 self.evaluate(part, seed, source)
             self.log(f"{source}: {start + len(part)}/{len(exprs)} rules on {len(seeds)} seeds ({time.perf_counter() - started:.0f} s)")
+            self.checkpoint()
 
     def run(self) -> None:
         for stage in self.plan.stages:
@@ -209,6 +213,7 @@ class Builder:
             run_stage(self)
             self.fill()
             self.log(f"stage {stage} done ({time.perf_counter() - started:.0f} s)")
+            self.checkpoint()
 
 
 def top_rules(store: Store, task: str, config_hash: str, rule_config, margin: float) -> Optional[list[str]]:
@@ -300,10 +305,13 @@ def build(
     from_table: bool = False,
     log: Callable[[str], None] = print,
     stages: Mapping[str, Callable[[Builder], None]] = {},
+    snapshot: Optional[Union[str, Path]] = None,
 ) -> None:
     """Build (or resume) the table in ``store`` (a store, or the path of a SQLite store); ``from_table``: first copy the
     shipped table's rows into it (so the build continues the table). ``stages``: the stages that run
-    searchers (:data:`optsearch.searchers.studies.bench_stages.SEARCHER_STAGES`; this package imports no searcher)."""
+    searchers (:data:`optsearch.searchers.studies.bench_stages.SEARCHER_STAGES`; this package imports no searcher).
+    ``snapshot``: a folder kept up to date, after every chunk and stage, with the rows the store holds beyond
+    the shipped table (:func:`.publish.write_snapshot`), so that the build's progress can be committed as it grows."""
     if not isinstance(store, Store):
         Path(store).parent.mkdir(parents=True, exist_ok=True)
         store = SQLiteStore(str(store))
@@ -315,4 +323,22 @@ def build(
             log(f"restored {restore_store(load_bench(evaluator.task).table, evaluator.store)} rows of the shipped table")
         if ingest_stores:
             log(f"ingested {ingest(evaluator.store, ingest_stores, evaluator.task, evaluator.config_hash)} results")
-        Builder(evaluator, plan, log=log, stages=stages).run()
+        checkpoint = _snapshot_writer(evaluator, snapshot, log) if snapshot is not None else (lambda: None)
+        Builder(evaluator, plan, log=log, stages=stages, checkpoint=checkpoint).run()
+
+
+def _snapshot_writer(evaluator: Evaluator, folder: Union[str, Path], log: Callable[[str], None]) -> Callable[[], None]:
+    """A checkpoint that writes the snapshot of the build's store beyond the shipped table into ``folder``."""
+    from .bench import BenchError, load_bench
+    from .publish import write_snapshot
+
+    try:
+        base = load_bench(evaluator.task).table
+    except BenchError:  # a task without a shipped bench: the snapshot holds every row
+        base = None
+
+    def checkpoint() -> None:
+        rows = write_snapshot(evaluator.store, folder, base, task=evaluator.task)["coverage"]["rows"]
+        log(f"snapshot: {rows} rows beyond the shipped table in {folder}")
+
+    return checkpoint

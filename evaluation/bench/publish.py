@@ -19,7 +19,7 @@ import hashlib
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 from ..config import TRAINER_VERSION, EvalConfig
 from ..records import EvalResult
@@ -203,9 +203,10 @@ def restore_store(table: Table, store: Store) -> int:
 SNAPSHOT_SOURCE = "snapshot_of"
 
 
-def write_snapshot(store: Union[str, Path, Store], folder: Union[str, Path], base: Table, task: str = "mnist1d") -> dict:
-    """Write the final results of ``task``'s protocol in ``store`` that the table ``base`` lacks into
-    ``folder`` as a table (``table.csv.gz`` and a manifest naming ``base``'s content hash).
+def write_snapshot(store: Union[str, Path, Store], folder: Union[str, Path], base: Optional[Table], task: str = "mnist1d") -> dict:
+    """Write the final results of ``task``'s protocol in ``store`` that the table ``base`` lacks (all of
+    them when ``base`` is None) into ``folder`` as a table (``table.csv.gz`` and a manifest naming
+    ``base``'s content hash).
 
     A build of the shipped table's top takes many hours; its store lives on one machine. The
     snapshot is its progress as data (a few hundred kB where the table is megabytes), the same
@@ -215,8 +216,9 @@ def write_snapshot(store: Union[str, Path, Store], folder: Union[str, Path], bas
     opened = open_store(str(store) if isinstance(store, Path) else store)
     rows: dict = {}
     for fp, by_seed in table_rows(list(opened.results(task=task)), task, protocol.config_hash).items():
-        fresh = {seed: row for seed, row in by_seed.items() if seed not in base.rows.get(fp, {})}
+        known = base.rows.get(fp, {}) if base is not None else {}
+        fresh = {seed: row for seed, row in by_seed.items() if seed not in known}
         if fresh:
             rows[fp] = fresh
-    extra = {SNAPSHOT_SOURCE: base.content_hash, "exported": time.strftime("%Y-%m-%d", time.gmtime()), "platform": export_platform()}
+    extra = {SNAPSHOT_SOURCE: base.content_hash if base is not None else None, "exported": time.strftime("%Y-%m-%d", time.gmtime()), "platform": export_platform()}
     return export_table(rows, folder, protocol, extra)

@@ -55,6 +55,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         from_table=args.from_table,
         log=log,
         stages=SEARCHER_STAGES,
+        snapshot=args.snapshot,
     )
     return 0
 
@@ -178,6 +179,9 @@ def register(commands) -> None:
         "--ingest", action="append", help="another store, or a table folder such as a snapshot, of the same protocol whose results join the table"
     )
     build.add_argument("--from-table", action="store_true", help="start from the shipped table's rows (continue it)")
+    build.add_argument(
+        "--snapshot", default=None, metavar="DIR", help="keep DIR up to date with the rows beyond the shipped table, after every chunk (to commit)"
+    )
     add_backend_options(build, PARALLEL_BACKEND)
     build.set_defaults(handler=cmd_build)
     export = actions.add_parser("export", help="write the table (and the surrogate's features) from stores")

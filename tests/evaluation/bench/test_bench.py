@@ -392,3 +392,17 @@ def test_a_snapshot_of_a_build_carries_its_rows_beyond_the_table_to_another_stor
     # refused before the build's store is touched
     assert main(["bench", "build", "--store", str(tmp_path / "other.sqlite"), "--ingest", str(tmp_path / "snapshot")]) == 2
     assert not (tmp_path / "other.sqlite").exists()
+
+
+def test_a_build_keeps_its_snapshot_up_to_date_after_every_chunk(tmp_path):
+    # `bench build --snapshot DIR`: after every chunk of the top stage and every stage, DIR holds the
+    # rows the store has beyond the shipped table; the quadratic has no shipped bench, so every row
+    plan = BuildPlan(stages=("named", "top"), top_margin=1.0, top_seeds=4, top_chunk=8)
+    lines: list[str] = []
+    store = tmp_path / "build.sqlite"
+    build(store, plan, config=EvalConfig(task="quadratic"), backend="serial", log=lines.append, snapshot=tmp_path / "snapshot")
+    chunks = [line for line in lines if line.startswith("top:") and "rules on 4 seeds" in line]
+    assert len(chunks) >= 2
+    assert sum(line.startswith("snapshot:") for line in lines) == len(chunks) + 2
+    exported = export_store([store], tmp_path / "table", task="quadratic", with_features=False)
+    assert read_table(tmp_path / "snapshot").content_hash == exported["table_sha256"]
