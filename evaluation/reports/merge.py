@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .budgets import budget_lines, verdicts_of_runs, write_budget_tables
+from .data import HELDOUT_BASELINES
 from .formatting import write_csv
 from .runs import RUNS_FILE, RunRow, read_runs, rows_at, scores_of, write_runs
 from .summary import summarize_runs, summary_columns, summary_table_lines, verdict_lines_of
@@ -76,12 +77,19 @@ def read_part(folder: Path) -> Part:
     return Part(folder, manifest, rows, _baselines(folder / LEADERBOARD))
 
 
+def _in_report_order(baselines: dict[str, float]) -> dict[str, float]:
+    """``baselines`` in the order a comparison's summary names them (any others after, by name)."""
+    known = [name for name in HELDOUT_BASELINES if name in baselines]
+    return {name: baselines[name] for name in known + sorted(set(baselines) - set(known))}
+
+
 def _baselines(path: Path) -> dict[str, float]:
     """The baselines' held-out means in a report's ``leaderboard.csv`` (none when it has no such file)."""
     if not path.exists():
         return {}
     with path.open(newline="") as handle:
-        return {row["rule"]: float(row["heldout_mean"]) for row in csv.DictReader(handle) if row.get("searcher") == "baseline"}
+        found = {row["rule"]: float(row["heldout_mean"]) for row in csv.DictReader(handle) if row.get("searcher") == "baseline"}
+    return _in_report_order(found)
 
 
 def check_parts(parts: Sequence[Part]) -> None:
@@ -146,7 +154,7 @@ def merge_reports(folders: Sequence[Path], out_dir: Path, *, reference: str = "r
     seeds = sorted({row.seed for row in at_final[next(iter(at_final))]})
     lines = summary_table_lines(summary, reference, f"Search strategies compared on {task}, {len(parts)} parts merged")
     lines += ["", _protocol(parts, seeds), ""]
-    lines += verdict_lines_of(scores_of(at_final), final, len(seeds))
+    lines += verdict_lines_of(scores_of(at_final), final, len(seeds), curves="each part's `curves.png`")
     lines += budget_lines(verdicts)
     (out / "summary.md").write_text("\n".join(lines))
     files["summary_md"] = out / "summary.md"

@@ -131,8 +131,11 @@ def verdict_lines(data: ComparisonData) -> list[str]:
     return verdict_lines_of(final_scores(data), budget, len(data.search_seeds), data.confidence)
 
 
-def verdict_lines_of(scores: Mapping[str, np.ndarray], budget: int, n: int, confidence: float = 0.95) -> list[str]:
-    """:func:`verdict_lines` of per-searcher run scores at ``budget`` proposals on ``n`` search seeds."""
+def verdict_lines_of(
+    scores: Mapping[str, np.ndarray], budget: int, n: int, confidence: float = 0.95, curves: str = "`curves.png`"
+) -> list[str]:
+    """:func:`verdict_lines` of per-searcher run scores at ``budget`` proposals on ``n`` search seeds
+    (``curves``: where the report's held-out curves are)."""
     k = len(scores)
     wide = bonferroni_level(confidence, k * (k - 1) // 2)  # the level of :func:`familywise`
     pairs = pairwise_scores(scores, wide)
@@ -174,7 +177,7 @@ def verdict_lines_of(scores: Mapping[str, np.ndarray], budget: int, n: int, conf
         lines.append(f"- {a} vs {b}: not separated ({d.mean:+.3f} {interval(d.low, d.high)}); {hint}.")
     lines += [
         "",
-        "A larger budget moves the incumbents, not the noise: where the held-out curves in `curves.png` "
+        f"A larger budget moves the incumbents, not the noise: where the held-out curves in {curves} "
         "are still rising at the last proposal, a longer run can change the order; where they are flat, "
         "only more seeds narrow the intervals.",
         "",
