@@ -266,19 +266,12 @@ def ingest(target: Store, sources: Sequence[Union[str, Path]], task: str, config
     from dataclasses import replace
 
     from ..store.base import FINAL_STATUSES
-    from .publish import restore_store
-    from .table import read_table
+    from .publish import read_table_of, restore_store
 
     added = 0
     for path in sources:
         if Path(path).is_dir():
-            table = read_table(path)
-            if table.protocol.config_hash != config_hash or table.protocol.live_task != task:
-                raise ValueError(
-                    f"{path}: a table of {table.protocol.live_task} with config hash {table.protocol.config_hash}, "
-                    f"not of {task} with {config_hash}"
-                )
-            added += restore_store(table, target)
+            added += restore_store(read_table_of(path, task, config_hash), target)
             continue
         source = open_store(str(path))
         try:

@@ -26,7 +26,7 @@ from ..records import EvalResult
 from ..experiments.heldout import heldout_config
 from ..store import Store, open_store
 from ..tasks import get_task
-from .table import Protocol, Table, export_table, table_rows
+from .table import Protocol, Table, export_table, read_table, table_rows
 
 
 def live_protocol(task: str = "mnist1d", config: EvalConfig = EvalConfig()) -> tuple[EvalConfig, Protocol]:
@@ -203,6 +203,18 @@ def restore_store(table: Table, store: Store) -> int:
 SNAPSHOT_SOURCE = "snapshot_of"
 
 
+def read_table_of(folder: Union[str, Path], task: str, config_hash: str) -> Table:
+    """The table in ``folder`` (a snapshot, say), when it is one of ``task``'s protocol with ``config_hash``;
+    else ``ValueError`` (:class:`.table.TableError` for a folder that is no table) naming the folder."""
+    table = read_table(folder)
+    if (table.protocol.live_task, table.protocol.config_hash) != (task, config_hash):
+        raise ValueError(
+            f"{folder}: a table of {table.protocol.live_task} with config hash {table.protocol.config_hash}, "
+            f"not of {task} with {config_hash}"
+        )
+    return table
+
+
 def write_snapshot(store: Union[str, Path, Store], folder: Union[str, Path], base: Optional[Table], task: str = "mnist1d") -> dict:
     """Write the final results of ``task``'s protocol in ``store`` that the table ``base`` lacks (all of
     them when ``base`` is None) into ``folder`` as a table (``table.csv.gz`` and a manifest naming
@@ -220,5 +232,9 @@ def write_snapshot(store: Union[str, Path, Store], folder: Union[str, Path], bas
         fresh = {seed: row for seed, row in by_seed.items() if seed not in known}
         if fresh:
             rows[fp] = fresh
-    extra = {SNAPSHOT_SOURCE: base.content_hash if base is not None else None, "exported": time.strftime("%Y-%m-%d", time.gmtime()), "platform": export_platform()}
+    extra = {
+        SNAPSHOT_SOURCE: base.content_hash if base is not None else None,
+        "exported": time.strftime("%Y-%m-%d", time.gmtime()),
+        "platform": export_platform(),
+    }
     return export_table(rows, folder, protocol, extra)

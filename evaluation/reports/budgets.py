@@ -28,18 +28,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..statistics.differences import Difference
-from .data import ComparisonData
+from .data import ComparisonData, final_budget
 from .formatting import cell, fmt, interval, write_csv
 from .runs import RunRow, mean_compute_of, rows_at, run_rows, scores_of
 from .summary import bonferroni_level, heldout_iqm, pairwise_scores
 
 BUDGET_COLUMNS = ("budget", "searcher", "heldout_iqm", "ci_low", "ci_high", "compute")
 VERDICT_COLUMNS = ("budget", "a", "b", "diff", "ci_low", "ci_high", "separated", "fw_ci_low", "fw_ci_high", "separated_familywise")
-
-
-def final_budget(data: ComparisonData) -> int:
-    """The comparison's budget: the most proposals any run made."""
-    return max((len(run) for per_seed in data.runs.values() for run in per_seed), default=0)
 
 
 def budget_steps(budgets: Iterable[int], final: int) -> tuple[int, ...]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .budgets import budget_lines, budget_steps, final_budget, verdicts_of_runs, write_budget_tables
+from .budgets import budget_lines, budget_steps, verdicts_of_runs, write_budget_tables
 from .curves import plot_curves
-from .data import ComparisonData
+from .data import ComparisonData, final_budget
 from .leaderboard import LeaderboardRow, leaderboard, write_leaderboard
 from .learning import learning_lines, learning_rows, write_learning
 from .runs import run_rows, write_runs
@@ -42,7 +42,7 @@ def write_report(
     verdicts = verdicts_of_runs(runs, steps, data.confidence, seed) if verdict_budgets else []
     learning = learning_rows(data)
     more = budget_lines(verdicts, data.confidence) + learning_lines(learning, data.confidence)
-    summary_csv, summary_md = write_summary(data, out, reference=reference, seed=seed, more=more)
+    summary_csv, summary_md = write_summary(data, out, reference=reference, seed=seed, more=more, runs=runs)
     board_csv, board_md = write_leaderboard(leaderboard(data, leaderboard_size) if board is None else board, out, task=data.task)
     files = {"learning_csv": write_learning(learning, out), "runs_csv": write_runs(runs, out)}
     if verdicts:

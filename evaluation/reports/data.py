@@ -56,6 +56,11 @@ class ComparisonData:
         return self.texts.get(result.fingerprint) or result.canonical or result.rule
 
 
+def final_budget(data: ComparisonData) -> int:
+    """The comparison's budget: the most proposals any run made."""
+    return max((len(run) for per_seed in data.runs.values() for run in per_seed), default=0)
+
+
 def is_training(result: EvalResult) -> bool:
     """A real child training: not a cache hit, not screened, not a rule that failed before training."""
     if result.cached or result.status == SCREENED:

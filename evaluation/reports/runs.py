@@ -2,7 +2,7 @@
 
 Every per-searcher number of ``summary.csv`` and ``budgets.csv``, and every pair of
 ``verdicts.csv``, is computed from these lines (:func:`.summary.summarize_runs`,
-:func:`.budgets.verdict_of_scores`), so that:
+:func:`.budgets.verdict_of_runs`), so that:
 
 - a study can be re-analysed run by run (an IQM, a probability of improvement or a performance
   profile needs the runs, not their summary);

@@ -19,14 +19,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ..rewards import source_info
 from ..statistics import stats
 from ..statistics.differences import Difference, seeds_to_separate, unpaired_difference
-from .data import ComparisonData
+from .data import ComparisonData, final_budget
 from .runs import RunRow, mean_compute_of, rows_at, run_rows, scores_of
 from .formatting import cell, code, fmt, interval, write_csv
 from .leaderboard import readable_rule
@@ -52,7 +52,7 @@ def heldout_iqm(scores: np.ndarray, confidence: float, seed: int = 0) -> tuple[A
 
 def summarize(data: ComparisonData, *, reference: str = "random", seed: int = 0) -> list[dict[str, Any]]:
     """One row per searcher (in ``data.runs`` order) with the keys of :func:`summary_columns`."""
-    budget = max((len(run) for per_seed in data.runs.values() for run in per_seed), default=0)
+    budget = final_budget(data)
     return summarize_runs(rows_at(run_rows(data, [budget]), budget), confidence=data.confidence, reference=reference, seed=seed)
 
 
@@ -127,8 +127,7 @@ def familywise(data: ComparisonData) -> ComparisonData:
 def verdict_lines(data: ComparisonData) -> list[str]:
     """The **Verdict** section: which searchers are separated at this budget, family-wise (a claim
     about every pair at once, :func:`familywise`), which are not."""
-    budget = max((len(run) for per_seed in data.runs.values() for run in per_seed), default=0)
-    return verdict_lines_of(final_scores(data), budget, len(data.search_seeds), data.confidence)
+    return verdict_lines_of(final_scores(data), final_budget(data), len(data.search_seeds), data.confidence)
 
 
 def verdict_lines_of(
@@ -211,16 +210,25 @@ def summary_table_lines(rows: Sequence[dict[str, Any]], reference: str, title: s
 
 
 def write_summary(
-    data: ComparisonData, out_dir: Path, *, reference: str = "random", seed: int = 0, more: Sequence[str] = ()
+    data: ComparisonData,
+    out_dir: Path,
+    *,
+    reference: str = "random",
+    seed: int = 0,
+    more: Sequence[str] = (),
+    runs: Optional[Sequence[RunRow]] = None,
 ) -> tuple[Path, Path]:
-    """Write ``summary.csv`` and ``summary.md`` (table, protocol, verdict, then the lines ``more``); return their paths."""
-    rows = summarize(data, reference=reference, seed=seed)
+    """Write ``summary.csv`` and ``summary.md`` (table, protocol, verdict, then the lines ``more``); return their paths.
+    ``runs``: the runs' lines (:func:`.runs.run_rows`, the final budget among them) when the caller has them."""
+    budget = final_budget(data)
+    per_searcher = rows_at(runs if runs is not None else run_rows(data, [budget]), budget)
+    rows = summarize_runs(per_searcher, confidence=data.confidence, reference=reference, seed=seed)
     csv_path = write_csv(out_dir / "summary.csv", summary_columns(reference), rows)
     lines = summary_table_lines(rows, reference, f"Search strategies compared{f' on {data.task}' if data.task else ''}")
     lines += ["", _protocol(data, reference), ""]
     if data.search_seconds:
         lines += [speed_line(data), ""]
-    lines += verdict_lines(data)
+    lines += verdict_lines_of(scores_of(per_searcher), budget, len(data.search_seeds), data.confidence)
     lines += more
     md_path = out_dir / "summary.md"
     md_path.write_text("\n".join(lines))

@@ -64,21 +64,15 @@ def _ingest_source(path: str) -> str:
     """``path``, when a results store or a readable table folder of the live protocol is there."""
     from pathlib import Path
 
-    from optsearch.evaluation.bench.publish import live_protocol
-    from optsearch.evaluation.bench.table import TableError, read_table
+    from optsearch.evaluation.bench.publish import live_protocol, read_table_of
 
     if not Path(path).is_dir():
         return existing_store(path)
+    protocol = live_protocol()[1]
     try:
-        protocol = read_table(path).protocol
-    except TableError as error:
+        read_table_of(path, protocol.live_task, protocol.config_hash)
+    except ValueError as error:
         raise UsageError(f"--ingest: {error}") from None
-    expected = live_protocol()[1]
-    if (protocol.live_task, protocol.config_hash) != (expected.live_task, expected.config_hash):
-        raise UsageError(
-            f"--ingest: {path} is a table of {protocol.live_task} (config hash {protocol.config_hash}); "
-            f"this build's is {expected.live_task} ({expected.config_hash})"
-        )
     return path
 
 
