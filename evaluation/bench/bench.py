@@ -188,7 +188,7 @@ class Bench:
     @cached_property
     def best(self) -> Expected:
         """The best known rule: the highest held-out truth (test accuracy) among rules on ≥ 3 table seeds."""
-        candidates = [self._from_table(fp) for fp in self.table.trained_rules(min_seeds=3)]
+        candidates = [self.table_expected(fp) for fp in self.table.trained_rules(min_seeds=3)]
         return max(candidates, key=lambda e: (e.test_acc, e.reward))
 
     # -- the protocol ------------------------------------------------------------------------
@@ -368,7 +368,8 @@ class Bench:
         cost, wall = self._costs.get(status, (1.0, 0.0))
         return BenchResult(rule, key, seed, status, reward, reward, test_acc, lr, cost, wall, source, None)
 
-    def _from_table(self, fp: str) -> Expected:
+    def table_expected(self, fp: str) -> Expected:
+        """The held-out expectation of the table rule whose table fingerprint is ``fp``."""
         rows = list(self.table.rows[fp].values())
         if not all(r.trained for r in rows):
             return Expected(rows[0].rule, fp, FLOOR_REWARD, FLOOR_REWARD, 0.0, TABLE_SOURCE, len(rows), "screened")
@@ -380,7 +381,7 @@ class Bench:
         if text not in self._expected:
             resolved = self.resolve(expr)
             if resolved.tabulated:
-                self._expected[text] = replace(self._from_table(resolved.key), rule=text)
+                self._expected[text] = replace(self.table_expected(resolved.key), rule=text)
             elif not resolved.passed:
                 self._expected[text] = Expected(text, resolved.key, FLOOR_REWARD, FLOOR_REWARD, 0.0, "screen", 0, "screened")
             else:

@@ -50,6 +50,20 @@ def test_the_top_stage_takes_the_rules_within_the_margin_of_adam_best_first(tmp_
     assert top_rules(store, "mnist1d", "another protocol", RULE_CONFIG, margin=0.01) is None  # Adam not there yet
 
 
+def test_the_top_stage_also_takes_a_rule_whose_truth_reaches_the_bar_though_its_mean_does_not(tmp_path):
+    store = SQLiteStore(str(tmp_path / "top.sqlite"))
+    accuracies = {"adam": (0.85, 0.85), "m": (0.83, 0.82), "g": (0.80, 0.81), "sign(g)": (0.845, 0.843)}
+    for text, by_seed in accuracies.items():
+        for seed, acc in enumerate(by_seed):
+            store.record(_result(text, seed, acc))
+    fp = {text: fingerprint(parse(text), RULE_CONFIG) for text in accuracies}
+    # m's mean (0.825) is below the bar (0.84); its truth, shrunk towards a high prior, is above it
+    truth = {fp["m"]: 0.86, fp["g"]: 0.81, fp["sign(g)"]: 0.80}
+    assert top_rules(store, "mnist1d", "protocol", RULE_CONFIG, margin=0.01) == ["adam", "sign(g)"]
+    # ranked by the higher of mean and truth; a truth below the mean takes nothing away
+    assert top_rules(store, "mnist1d", "protocol", RULE_CONFIG, margin=0.01, truth=truth) == ["m", "adam", "sign(g)"]
+
+
 def test_a_table_rule_is_found_whatever_fingerprint_this_cpu_gives_it():
     shipped = load_bench("mnist1d")
     aliases = json.loads((shipped.folder / ALIASES_FILE).read_text())
