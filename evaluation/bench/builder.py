@@ -236,7 +236,8 @@ def top_rules(
     if adam not in means:
         return None
     bar = means[adam][1] - margin
-    score = {fp: max(acc, (truth or {}).get(fp, acc)) for fp, (_, acc) in means.items()}
+    truth = truth or {}
+    score = {fp: max(acc, truth.get(fp, acc)) for fp, (_, acc) in means.items()}
     return [means[fp][0] for fp in sorted(means, key=lambda fp: -score[fp]) if score[fp] >= bar]
 
 
