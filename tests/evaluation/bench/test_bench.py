@@ -17,12 +17,12 @@ from optsearch.dsl import fingerprint, parse
 from optsearch.evaluation.bench.bench import DATA_ROOT, BenchError, load_bench
 from optsearch.evaluation.bench.builder import BuildPlan, build, ingest
 from optsearch.evaluation.bench.publish import export_store, live_protocol, restore_store, write_snapshot
-from optsearch.evaluation.bench.table import TABLE_FILE, TableError, read_table, table_rows
+from optsearch.evaluation.bench.table import TABLE_FILE, TableError, TableRow, read_table, table_rows
 from optsearch.evaluation.bench.truth import SEARCH_SEEDS, truth_of
 from optsearch.searchers.studies.bench_stages import SEARCHER_STAGES
 from optsearch.evaluation.config import EvalConfig
 from optsearch.evaluation.evaluator import Evaluator
-from optsearch.evaluation.records import SCREENED
+from optsearch.evaluation.records import HURDLE, OK, SCREENED, EvalResult, LRResult
 from optsearch.evaluation.store import InMemoryStore, SQLiteStore
 
 
@@ -79,6 +79,24 @@ def test_the_table_reads_back_bit_for_bit(tmp_path):
             assert (row.reward, row.status, row.lr, row.test_acc, row.per_lr, row.cost) == (
                 live.reward, live.status, live.lr, live.test_acc, live.per_lr, live.cost
             )
+
+
+def test_a_rows_per_rate_results_read_back_from_its_cells_field_by_field():
+    """Every per-rate field, distinct values (validation is not test), an infinite loss, two statuses:
+    the row read back from its cells (the per-rate results parsed on first use) gives them all."""
+    per_lr = (
+        LRResult(0.1, 0.8125, 0.796875, OK, 400, 0.4375),
+        LRResult(1e-05, 0.3, 0.2890625, HURDLE, 40, float("inf")),
+    )
+    result = EvalResult(
+        rule="adam", canonical="adam", fingerprint="fp", task="mnist1d", config_hash="c", reward=0.8125,
+        status=OK, lr=0.1, val_acc=0.8125, test_acc=0.796875, per_lr=per_lr, cost=1.0, wall_s=2.5,
+        searcher="named", seed=3, run_id="bench-top@AVX2",
+    )
+    row = TableRow.of(result)
+    back = TableRow.from_cells(row.cells())
+    assert back == row and back.platform == "AVX2"
+    assert back.per_lr == per_lr and [r.status for r in back.per_lr] == [OK, HURDLE]
 
 
 def test_a_tabulated_query_returns_the_recorded_row(bench):
