@@ -9,10 +9,14 @@ comparison's report (:func:`.summary.summarize_runs`, :func:`.budgets.verdicts_o
 :func:`.summary.verdict_lines_of`): with the runs in seed order, ``summary.csv``, ``budgets.csv``
 and ``verdicts.csv`` are those of one comparison over all the seeds.
 
+A study can also grow by searchers: a part may run other searchers on the same seeds (a searcher
+added to a finished study, ``compare --searchers tpe --seeds 30``), or any mix of both splits.
+
 Parts must be of one study: the same task (and, on a bench, the same table and truth), protocol,
-budget, verdict budgets, held-out seeds and searchers (names, labels, options); every part must
-hold every searcher; no search seed may be in two parts. Anything else is a :class:`MergeError`
-naming the part and what differs. Not merged: the learning curves, the leaderboard and the race,
+budget, verdict budgets and held-out seeds; a searcher's label names the same searcher and options
+in every part; no (searcher, search seed) run is in two parts; and together the parts hold every
+searcher on the same seeds (a full grid, as one comparison would). Anything else is a
+:class:`MergeError` naming the part and what differs. Not merged: the learning curves, the leaderboard and the race,
 which need the stores (each part's own files keep them).
 
 Rule texts: a run's ``final_rule`` is the shortest text of its functional class in its part's
@@ -37,8 +41,8 @@ MANIFEST = "manifest.toml"
 LEADERBOARD = "leaderboard.csv"
 PARTS_FILE = "parts.csv"
 #: The manifest keys that must agree between the parts of one study.
-STUDY_KEYS = ("task", "steps", "lrs", "groups", "budget", "batch_size", "heldout_seeds", "verdict_budgets", "bench", "searchers")
-PART_COLUMNS = ("part", "first_seed", "last_seed", "runs", "git_commit", "git_dirty", "written_at", "optsearch")
+STUDY_KEYS = ("task", "steps", "lrs", "groups", "budget", "batch_size", "heldout_seeds", "verdict_budgets", "bench")
+PART_COLUMNS = ("part", "searchers", "first_seed", "last_seed", "runs", "git_commit", "git_dirty", "written_at", "optsearch")
 
 
 class MergeError(ValueError):
@@ -97,7 +101,7 @@ def check_parts(parts: Sequence[Part]) -> None:
     if len(parts) < 2:
         raise MergeError("give at least two parts to merge")
     first = parts[0]
-    labels = _labels(first)
+    specs: dict[str, tuple[Any, Path]] = {}  # label -> (its searcher entry in a manifest, that part)
     owner: dict[tuple[str, int], Path] = {}
     for part in parts:
         for key in STUDY_KEYS:
@@ -105,14 +109,36 @@ def check_parts(parts: Sequence[Part]) -> None:
                 raise MergeError(
                     f"{part.folder}: its {key} ({part.manifest.get(key)!r}) differs from {first.folder}'s ({first.manifest.get(key)!r})"
                 )
-        if _labels(part) != labels:
-            raise MergeError(f"{part.folder}: its runs.csv holds searchers {_labels(part)}, {first.folder}'s {labels}")
+        for entry in part.manifest.get("searchers", []):
+            label = entry.get("label", entry.get("name"))
+            known, where = specs.setdefault(label, (entry, part.folder))
+            if known != entry:
+                raise MergeError(f"{part.folder}: its searcher {label!r} is {entry!r}, in {where} {known!r}")
         if {r.budget for r in part.rows} != {r.budget for r in first.rows}:
             raise MergeError(f"{part.folder}: its runs.csv holds other budgets than {first.folder}'s")
         for row in part.rows:
             other = owner.setdefault((row.searcher, row.seed), part.folder)
             if other != part.folder:
                 raise MergeError(f"{part.folder}: search seed {row.seed} of {row.searcher} is also in {other}")
+    seeds_of: dict[str, set[int]] = {}
+    for searcher, seed in owner:
+        seeds_of.setdefault(searcher, set()).add(seed)
+    every = set().union(*seeds_of.values())
+    for searcher, seeds in seeds_of.items():
+        if seeds != every:
+            missing = sorted(every - seeds)
+            raise MergeError(f"searcher {searcher} has no run on search seeds {_spans(missing)} that other searchers have: no part holds them")
+
+
+def _spans(seeds: Sequence[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0–2, 5"``."""
+    spans: list[list[int]] = []
+    for seed in sorted(seeds):
+        if spans and seed == spans[-1][1] + 1:
+            spans[-1][1] = seed
+        else:
+            spans.append([seed, seed])
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in spans)
 
 
 def _labels(part: Part) -> list[str]:
@@ -128,7 +154,7 @@ def merged_rows(parts: Sequence[Part]) -> list[RunRow]:
             known = texts.get(row.final_fingerprint)
             if known is None or (len(row.final_rule), row.final_rule) < (len(known), known):
                 texts[row.final_fingerprint] = row.final_rule
-    order = {label: i for i, label in enumerate(_labels(parts[0]))}
+    order = {label: i for i, label in enumerate(dict.fromkeys(label for part in parts for label in _labels(part)))}
     budgets = sorted({row.budget for row in parts[0].rows})
     rows = sorted((r for part in parts for r in part.rows), key=lambda r: (budgets.index(r.budget), order[r.searcher], r.seed))
     return [replace(r, final_rule=texts[r.final_fingerprint]) if r.final_fingerprint is not None else r for r in rows]
@@ -138,7 +164,7 @@ def merge_reports(folders: Sequence[Path], out_dir: Path, *, reference: str = "r
     """Merge the report folders ``folders`` (parts of one study) into ``out_dir``; returns name → path."""
     parts = [read_part(Path(folder)) for folder in folders]
     check_parts(parts)
-    parts.sort(key=lambda part: min(part.seeds))
+    parts.sort(key=lambda part: min(part.seeds))  # stable: parts on the same seeds keep their order
     rows = merged_rows(parts)
     steps = sorted({row.budget for row in rows})
     final = steps[-1]
@@ -165,19 +191,22 @@ def merge_reports(folders: Sequence[Path], out_dir: Path, *, reference: str = "r
 def _part_line(part: Part) -> dict[str, Any]:
     versions = part.manifest.get("versions", {})
     return dict(
-        part=str(part.folder), first_seed=min(part.seeds), last_seed=max(part.seeds),
+        part=str(part.folder), searchers=" ".join(_labels(part)), first_seed=min(part.seeds), last_seed=max(part.seeds),
         runs=len({(r.searcher, r.seed) for r in part.rows}), git_commit=part.manifest.get("git_commit"),
         git_dirty=part.manifest.get("git_dirty"), written_at=part.manifest.get("written_at"), optsearch=versions.get("optsearch"),
     )  # fmt: skip
 
 
 def _protocol(parts: Sequence[Part], seeds: Sequence[int]) -> str:
-    spans = ", ".join(f"{min(part.seeds)}–{max(part.seeds)}" for part in parts)
+    everyone = len({label for part in parts for label in _labels(part)})
+    spans = ", ".join(
+        f"{_spans(sorted(part.seeds))}" + ("" if len(_labels(part)) == everyone else f" ({', '.join(_labels(part))})") for part in parts
+    )
     baselines = parts[0].baselines
     spread = max((abs(part.baselines.get(name, value) - value) for part in parts for name, value in baselines.items()), default=0.0)
     text = (
-        f"**Protocol.** The runs of {len(parts)} parts of one study (`optsearch compare --first-seed`, same task, protocol, "
-        f"budget and searchers; `parts.csv`), on search seeds {spans}: {len(seeds)} seeds per searcher. Every number is "
+        f"**Protocol.** The runs of {len(parts)} parts of one study (`optsearch compare --first-seed` or `--searchers`, same "
+        f"task, protocol and budget; `parts.csv`), on search seeds {spans}: {len(seeds)} seeds per searcher. Every number is "
         "computed from the parts' `runs.csv` by the functions of a single comparison's report, so it is the report the "
         "whole study would give (each part's own folder keeps its learning curves, leaderboard and race)."
     )

@@ -1,7 +1,7 @@
 """``optsearch merge PART [PART ...] --out DIR``: one report from a comparison run in parts.
 
 Each part is the report folder of ``optsearch compare`` on its own search seeds (``--first-seed``),
-for example on another machine; the merged ``summary.md``/``.csv``, ``budgets.csv``,
+for example on another machine, or on other searchers over the same seeds; the merged ``summary.md``/``.csv``, ``budgets.csv``,
 ``verdicts.csv`` and ``runs.csv`` are those of one comparison over every part's seeds
 (:mod:`optsearch.evaluation.reports.merge`).
 """
@@ -34,7 +34,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def register(commands) -> None:
     """Add ``merge`` to the subparsers ``commands``."""
     merge = commands.add_parser(
-        "merge", help="one report from a comparison run in parts (disjoint seeds, compare --first-seed), e.g. on several machines"
+        "merge",
+        help="one report from a comparison run in parts (disjoint seeds, compare --first-seed, or other searchers on the same seeds), e.g. on several machines",
     )
     merge.add_argument("parts", nargs="+", metavar="PART", help="the report folders of the parts (each with manifest.toml and runs.csv)")
     merge.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the merged report (default: {DEFAULT_OUT})")

@@ -6,7 +6,6 @@ import gzip
 import json
 import shutil
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -18,11 +18,15 @@ COMMON += ["--verdict-budgets", "4", "--quiet"]
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    """The whole study (seeds 0-5) and the same in three parts (0-1, 2-3, 4-5), each in a store of its own."""
+    """The whole study (seeds 0-5) and the same in three parts (0-1, 2-3, 4-5), each in a store of its own;
+    and seeds 2-5 once more, split by searcher (``random2``, ``reinforce2``)."""
     root = tmp_path_factory.mktemp("merge")
     assert main(["compare", *COMMON, "--seeds", "6", "--out", str(root / "whole")]) == 0
     for first in (0, 2, 4):
         assert main(["compare", *COMMON, "--seeds", "2", "--first-seed", str(first), "--out", str(root / f"part{first}")]) == 0
+    for searcher in ("random", "reinforce"):
+        only = [*COMMON, "--searchers", searcher, "--seeds", "4", "--first-seed", "2", "--out", str(root / f"{searcher}2")]
+        assert main(["compare", *only]) == 0
     return root
 
 
@@ -52,6 +56,19 @@ def test_the_merged_parts_give_the_report_of_the_whole(study):
         end = whole.index("\n\n", whole.index("\n|", start) if "by budget" in section else whole.index("\n- ", start))
         assert whole[start:end] in merged
     assert [(r["first_seed"], r["last_seed"]) for r in _rows(study / "merged" / "parts.csv")] == [("0", "1"), ("2", "3"), ("4", "5")]
+
+
+@pytest.mark.slow
+def test_a_study_grown_by_searchers_merges_to_the_report_of_the_whole(study):
+    # seeds 0-1 with both searchers, then seeds 2-5 as two parts of one searcher each
+    parts = [str(study / name) for name in ("part0", "reinforce2", "random2")]
+    assert main(["merge", *parts, "--out", str(study / "grown")]) == 0
+    for name in ("summary.csv", "budgets.csv", "verdicts.csv"):
+        assert (study / "grown" / name).read_bytes() == (study / "whole" / name).read_bytes(), name
+    assert _numbers(study / "grown" / "runs.csv") == _numbers(study / "whole" / "runs.csv")
+    lines = [(r["searchers"], r["first_seed"], r["last_seed"]) for r in _rows(study / "grown" / "parts.csv")]
+    assert lines == [("random reinforce", "0", "1"), ("reinforce", "2", "5"), ("random", "2", "5")]
+    assert "on search seeds 0–1, 2–5 (reinforce), 2–5 (random): 6 seeds per searcher" in (study / "grown" / "summary.md").read_text()
 
 
 @pytest.mark.slow
@@ -88,6 +105,15 @@ def test_parts_that_are_not_of_one_study_are_refused(study, tmp_path, capsys):
     (other / "manifest.toml").write_text(manifest)
     (other / "runs.csv").write_text("searcher,seed\nrandom,2\n")
     assert "runs.csv: columns" in refused(study / "part0", other)
+    # a hole in the grid: reinforce has no part on seeds 2-5
+    assert "searcher reinforce has no run on search seeds 2–5 that other searchers have" in refused(study / "part0", study / "random2")
+    # one label, two searchers: the added reinforce runs under other options
+    changed = tmp_path / "changed"
+    shutil.copytree(study / "reinforce2", changed)
+    text = (changed / "manifest.toml").read_text()
+    assert 'label = "reinforce"\n' in text
+    (changed / "manifest.toml").write_text(text.replace('label = "reinforce"\n', 'label = "reinforce"\noptions = { learning_rate = 0.1 }\n'))
+    assert "its searcher 'reinforce' is" in refused(study / "part0", changed, study / "random2")
     assert not (tmp_path / "out" / "summary.csv").exists()  # nothing written for a refused merge
 
 
