@@ -125,3 +125,20 @@ def test_the_report_names_each_run_by_its_label(labelled):
         assert [row["searcher"] for row in csv.DictReader(handle)] == LABELS
     summary = (labelled / "summary.md").read_text()
     assert all(f"| {label} |" in summary for label in LABELS)
+
+
+@pytest.mark.slow
+def test_searchers_by_label_run_those_arms_of_the_file_with_their_options(labelled):
+    """``--searchers evolution-small`` with the file picks that arm, options and all: its runs are
+    the whole file's runs of that label, and its manifest names that arm only (a study run searcher by
+    searcher, merged by ``optsearch merge``)."""
+    folder = labelled.parent
+    args = ["compare", "--config", str(folder / "e.toml"), "--budget", "6", "--batch-size", "2", "--quiet"]
+    assert main([*args, "--searchers", "evolution-small", "--out", str(folder / "only")]) == 0
+    with ResultStore(folder / "only" / "results.sqlite") as alone, ResultStore(labelled / "results.sqlite") as whole:
+        for seed in range(2):
+            run_id = f"evolution-small-quadratic-seed{seed}"
+            assert [r.rule for r in alone.results(run_id=run_id)] == [r.rule for r in whole.results(run_id=run_id)]
+        assert {r.searcher for r in alone.results()} - {"heldout", "race"} == {"evolution-small"}
+    manifest = (folder / "only" / "manifest.toml").read_text()
+    assert 'label = "evolution-small"' in manifest and "population_size = 2" in manifest and 'label = "RandomSearch"' not in manifest

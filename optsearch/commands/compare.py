@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from optsearch.cli_options import (
     MAX_GROUPS,
@@ -54,6 +54,19 @@ def _experiment_arms(args: argparse.Namespace):
     return experiment.searchers
 
 
+def _arms(text: Optional[str], file_arms, default: tuple[str, ...]):
+    """The comparison's arms: the experiment file's; with ``--searchers`` naming only the file's
+    labels, those of its arms (options included: a study run searcher by searcher); else the
+    searchers ``--searchers`` names."""
+    if text is None:
+        return file_arms if file_arms is not None else default
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    by_label = {arm.name: arm for arm in file_arms or ()}
+    if names and all(name in by_label for name in names) and len(set(names)) == len(names):
+        return tuple(by_label[name] for name in names)
+    return searcher_list(text, default)
+
+
 def _resolved_settings(args: argparse.Namespace, compare, config) -> dict[str, Any]:
     """Every experiment-file key with the value this run uses: given, else the comparison's
     default, else the evaluation's (the task's defaults filled in)."""
@@ -84,7 +97,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     args.backend = args.backend or PARALLEL_BACKEND
     args.out = args.out or DEFAULT_OUT
     check_backend(args)
-    arms = file_arms if args.searchers is None and file_arms is not None else searcher_list(args.searchers, DEFAULT_SEARCHERS)
+    arms = _arms(args.searchers, file_arms, DEFAULT_SEARCHERS)
     config = eval_config(
         args.task or DEFAULT_COMPARE_TASK,
         screen=True,
@@ -166,7 +179,8 @@ def register(commands) -> None:
     compare.add_argument(
         "--searchers",
         default=None,
-        help="comma-separated names, entry points or module:attribute (default: reinforce,ppo,gp,random,evolution)",
+        help="comma-separated names, entry points or module:attribute (default: reinforce,ppo,gp,random,evolution); "
+        "with --config, the file's labels pick those of its searchers, options included",
     )
     compare.add_argument("--budget", type=positive_int, default=None, help="proposals per searcher and seed")
     compare.add_argument("--seeds", type=seed_runs, default=None, help=f"seeds per searcher (at most {MAX_SEED_RUNS})")
