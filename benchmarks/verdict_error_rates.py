@@ -14,7 +14,8 @@ lower, as runs that end on a fragile rule are). Per interval of the difference o
   is separated from every other.
 
 Intervals: the percentile bootstrap (2,000 resamples, the verdict's interval before 2026-12-07)
-and Welch's t (:func:`optsearch.evaluation.statistics.differences.unpaired_difference` now). Levels:
+and Welch's t (:func:`optsearch.evaluation.statistics.differences.unpaired_difference` with ``trim=0``; the verdict's
+interval is now Yuen's on 10 % trimmed means, chosen by ``benchmarks/sequential_verdicts.py``). Levels:
 95 % per pair, and Bonferroni ``1 − 0.05 / pairs`` (the verdict's now).
 """
 
@@ -51,7 +52,7 @@ def bootstrap_separates(a: np.ndarray, b: np.ndarray, confidence: float, seed: i
 
 
 def welch_separates(a: np.ndarray, b: np.ndarray, confidence: float, seed: int) -> bool:
-    return unpaired_difference(a, b, confidence).separated
+    return unpaired_difference(a, b, confidence, trim=0.0).separated  # Welch: no trimming
 
 
 def rates(separates: Callable, confidence: float, args) -> list[str]:

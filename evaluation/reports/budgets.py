@@ -9,8 +9,8 @@ final budget they are the summary's numbers exactly. Per budget:
 
 - per searcher (``budgets.csv``): the held-out IQM of the runs' incumbents at ``b`` with its bootstrap
   interval, and ``compute``, the mean Σ cost of the first ``b`` proposals;
-- per pair of searchers (``verdicts.csv``): the difference of mean held-out scores ``a − b`` with its
-  Welch t interval, and whether the interval excludes 0 (``separated``, one pair's own test);
+- per pair of searchers (``verdicts.csv``): the difference of the held-out scores' 10 % trimmed means
+  ``a − b`` with its Yuen t interval (:func:`~..statistics.differences.unpaired_difference`), and whether the interval excludes 0 (``separated``, one pair's own test);
   and the same at the **family-wise** level ``1 − α/m`` (``fw_ci_low``/``fw_ci_high``,
   ``separated_familywise``), Bonferroni over the ``m`` = pairs × budgets intervals of the table.
 
@@ -110,31 +110,33 @@ def verdicts_by_budget(data: ComparisonData, budgets: Iterable[int], seed: int =
     return verdicts_of_runs(run_rows(data, steps), steps, data.confidence, seed)
 
 
-def verdicts_of_runs(rows: Sequence[RunRow], steps: Sequence[int], confidence: float = 0.95, seed: int = 0) -> list[BudgetVerdict]:
+def verdicts_of_runs(
+    rows: Sequence[RunRow], steps: Sequence[int], confidence: float = 0.95, seed: int = 0, looks: int = 1
+) -> list[BudgetVerdict]:
     """:func:`verdicts_by_budget` of the runs' lines (:mod:`.runs`) at each of ``steps``: the family is every
-    pair of searchers at every one of them."""
+    pair of searchers at every one of them, at each of the study's ``looks`` (a study merged after every part)."""
     verdicts = []
     for budget in steps:
         per_searcher = rows_at(rows, budget)
         k = len(per_searcher)
-        verdicts.append(verdict_of_runs(per_searcher, budget, confidence, seed, len(steps) * k * (k - 1) // 2))
+        verdicts.append(verdict_of_runs(per_searcher, budget, confidence, seed, len(steps) * k * (k - 1) // 2 * looks))
     return verdicts
 
 
-def budget_lines(verdicts: Sequence[BudgetVerdict], confidence: float = 0.95) -> list[str]:
+def budget_lines(verdicts: Sequence[BudgetVerdict], confidence: float = 0.95, looks: int = 1) -> list[str]:
     """The ``## Verdict by budget`` section of ``summary.md``: a row per budget, a column per searcher."""
     if not verdicts:
         return []
     labels = [row["searcher"] for row in verdicts[0].searchers]
     level = f"{round(confidence * 100)} %"
-    family = len(verdicts) * len(verdicts[0].pairs)
+    family = len(verdicts) * len(verdicts[0].pairs) * looks
     lines = [
         "## Verdict by budget",
         "",
         "The same runs judged at smaller budgets: at budget *b* a run's score is the held-out score of its incumbent "
         f"among its first *b* proposals. Cells: held-out IQM [{level} CI]. *Separated (family-wise)*: pairs whose "
-        f"Welch t interval of the difference of mean held-out scores excludes 0 at the Bonferroni level over all "
-        f"{family} pair × budget intervals of this table, so the chance that any of them is wrong is at most "
+        f"Yuen t interval of the difference of the held-out scores' 10 % trimmed means excludes 0 at the Bonferroni level over all "
+        f"{family} pair × budget{' × planned look' if looks > 1 else ''} intervals of this table, so the chance that any of them is wrong is at most "
         f"{100 - round(confidence * 100)} %. *Unadjusted only*: pairs whose own {level} interval excludes 0 at that "
         "budget, but not family-wise (a table this size shows some by chance). Compute at each "
         "budget: `budgets.csv`; every pair: `verdicts.csv`.",

@@ -98,7 +98,8 @@ def pairwise(data: ComparisonData) -> list[tuple[str, str, Difference, Any]]:
 
 def pairwise_scores(scores: Mapping[str, np.ndarray], confidence: float) -> list[tuple[str, str, Difference, Any]]:
     """:func:`pairwise` of per-searcher run scores: every pair ``(a, b)`` in ``scores`` order, the
-    Welch interval of ``mean(a) − mean(b)`` at ``confidence``, and the seeds per searcher it would
+    Yuen interval of the difference of their 10 % trimmed means at ``confidence``
+    (:func:`~..statistics.differences.unpaired_difference`), and the seeds per searcher it would
     take to separate a difference that size at the error rate ``1 − confidence`` (80 % power)."""
     out = []
     for a, b in itertools.combinations(scores, 2):
@@ -131,12 +132,14 @@ def verdict_lines(data: ComparisonData) -> list[str]:
 
 
 def verdict_lines_of(
-    scores: Mapping[str, np.ndarray], budget: int, n: int, confidence: float = 0.95, curves: str = "`curves.png`"
+    scores: Mapping[str, np.ndarray], budget: int, n: int, confidence: float = 0.95, curves: str = "`curves.png`", looks: int = 1
 ) -> list[str]:
     """:func:`verdict_lines` of per-searcher run scores at ``budget`` proposals on ``n`` search seeds
-    (``curves``: where the report's held-out curves are)."""
+    (``curves``: where the report's held-out curves are). ``looks``: the looks the study plans (a study
+    run in parts and merged after each); the error ``1 − confidence`` is then shared by every pair at
+    every look (Bonferroni), so a separation read at any of them is wrong with at most that chance."""
     k = len(scores)
-    wide = bonferroni_level(confidence, k * (k - 1) // 2)  # the level of :func:`familywise`
+    wide = bonferroni_level(confidence, k * (k - 1) // 2 * looks)  # the level of :func:`familywise`, over the looks
     pairs = pairwise_scores(scores, wide)
     level = f"{round(confidence * 100)} %"
     separated = [(a, b, d) for a, b, d, _ in pairs if d.separated]
@@ -145,15 +148,17 @@ def verdict_lines_of(
     if not pairs:
         return lines + ["Only one searcher ran: nothing to compare.", ""]
     errors = 100 - round(confidence * 100)
-    if len(pairs) > 1:
+    named = f"the {len(pairs)} pairs" if len(pairs) > 1 else "the pair"
+    over = f"{named} × the study's {looks} planned looks (it is read after every part: `benchmarks/sequential_verdicts.py`)" if looks > 1 else named
+    if len(pairs) > 1 or looks > 1:
         rule = (
-            f"the interval (Welch's t) of the difference of their final held-out scores excludes 0 at the family-wise "
-            f"level of {level}: each of the {len(pairs)} pairs' intervals is at {wide:.2%} (Bonferroni), so the "
+            f"the interval (Yuen's t) of the difference of their final held-out scores' 10 % trimmed means excludes 0 at the family-wise "
+            f"level of {level}: each interval is at {wide:.3%} (Bonferroni over {over}), so the "
             f"chance that any separation below is wrong is at most {errors} % (with {level} per pair, one of "
             f"{len(pairs)} would often be: `benchmarks/verdict_error_rates.py`)."
         )
     else:
-        rule = f"the {level} interval (Welch's t) of the difference of their final held-out scores excludes 0."
+        rule = f"the {level} interval (Yuen's t) of the difference of their final held-out scores' 10 % trimmed means excludes 0."
     lines.append(f"At {budget} proposals and {n} search seeds, a pair of searchers is *separated* when {rule}")
     if n < 5:
         lines.append(

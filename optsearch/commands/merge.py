@@ -23,7 +23,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if any(Path(part).resolve() == out.resolve() for part in args.parts):
         raise UsageError(f"--out {args.out} is one of the parts: merge into a folder of its own")
     try:
-        files = merge_reports([Path(part) for part in args.parts], out)
+        files = merge_reports([Path(part) for part in args.parts], out, looks=args.looks)
     except MergeError as error:
         raise UsageError(str(error)) from None
     print((out / "summary.md").read_text())
@@ -39,4 +39,11 @@ def register(commands) -> None:
     )
     merge.add_argument("parts", nargs="+", metavar="PART", help="the report folders of the parts (each with manifest.toml and runs.csv)")
     merge.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the merged report (default: {DEFAULT_OUT})")
+    merge.add_argument(
+        "--looks",
+        type=int,
+        default=1,
+        help="how many times the study plans to be merged and read, this one included (default 1): the verdicts' error "
+        "is shared over every pair at every planned look, so reading a study after every part stays honest",
+    )
     merge.set_defaults(handler=cmd_merge)

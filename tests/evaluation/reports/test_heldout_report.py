@@ -59,6 +59,22 @@ def test_paired_difference_is_scipys_t_interval_and_unpaired_is_a_bootstrap():
     assert not noisy.separated
 
 
+def test_the_searchers_difference_is_yuens_on_trimmed_means_and_ignores_one_failed_run():
+    rng = np.random.default_rng(3)
+    good = 0.84 + 0.02 * rng.standard_normal(20)
+    other = 0.85 + 0.02 * rng.standard_normal(20)
+    with_failure = good.copy()
+    with_failure[np.argmin(good)] = 0.51  # a run that ended on a rule failing on the held-out seeds
+    d = unpaired_difference(with_failure, other)
+    ci = sst.ttest_ind(with_failure, other, equal_var=False, trim=0.1).confidence_interval(0.95)
+    assert (d.low, d.high) == pytest.approx((ci.low, ci.high))
+    assert d.mean == pytest.approx(sst.trim_mean(with_failure, 0.1) - sst.trim_mean(other, 0.1))
+    # the failed run is among the two trimmed from the bottom: the verdict is the one without it
+    assert (d.mean, d.low, d.high) == pytest.approx(tuple(vars(unpaired_difference(good, other)).values()))
+    plain = unpaired_difference(with_failure, other, trim=0.0)  # Welch's on the plain means moves
+    assert plain.mean < d.mean - 0.01 and plain.high - plain.low > 2 * (d.high - d.low)
+
+
 def constructed_comparison(finals: dict[str, list[float]]) -> ComparisonData:
     """A comparison whose runs end on rules with the given held-out scores (one per search seed)."""
     runs, scores = {}, {}
@@ -111,7 +127,7 @@ def test_the_verdict_is_family_wise_over_its_pairs():
     assert [line for line in lines if line.startswith("- **")] == [
         line for line in lines if re.match(r"- \*\*c beats [ab]\*\*", line)
     ] and len([line for line in lines if line.startswith("- **")]) == 2
-    assert "each of the 3 pairs' intervals is at 98.33% (Bonferroni)" in lines[2]
+    assert "each interval is at 98.333% (Bonferroni over the 3 pairs)" in lines[2]
 
 
 def test_seeds_to_separate_grows_with_noise_and_shrinks_with_the_gap():

@@ -72,6 +72,19 @@ def test_a_study_grown_by_searchers_merges_to_the_report_of_the_whole(study):
 
 
 @pytest.mark.slow
+def test_planned_looks_widen_the_merged_verdicts_intervals(study, tmp_path):
+    parts = [str(study / f"part{first}") for first in (0, 2, 4)]
+    assert main(["merge", *parts, "--out", str(tmp_path / "one")]) == 0
+    assert main(["merge", *parts, "--looks", "13", "--out", str(tmp_path / "thirteen")]) == 0
+    one, thirteen = _rows(tmp_path / "one" / "verdicts.csv"), _rows(tmp_path / "thirteen" / "verdicts.csv")
+    for a, b in zip(one, thirteen):
+        assert (a["diff"], a["ci_low"], a["ci_high"]) == (b["diff"], b["ci_low"], b["ci_high"])  # one pair's own interval
+        assert float(b["fw_ci_low"]) < float(a["fw_ci_low"]) and float(b["fw_ci_high"]) > float(a["fw_ci_high"])
+    assert "(Bonferroni over the pair × the study's 13 planned looks" in (tmp_path / "thirteen" / "summary.md").read_text()
+    assert main(["merge", *parts, "--looks", "0", "--out", str(tmp_path / "none")]) == 2
+
+
+@pytest.mark.slow
 def test_a_changed_run_changes_the_merged_verdict(study, tmp_path):
     # the merged numbers come from the parts' runs: one run's held-out score altered moves them
     broken = tmp_path / "part0"
