@@ -169,6 +169,8 @@ def merge_reports(
     study read after every part and continued until a pair separates makes a false claim far more
     often than one look's level says (``benchmarks/sequential_verdicts.py``: 0.34 instead of 0.05
     over 13 looks); the verdicts then share the error over every pair at every planned look."""
+    if looks < 1:
+        raise MergeError(f"--looks must be at least 1, got {looks}")
     parts = [read_part(Path(folder)) for folder in folders]
     check_parts(parts)
     parts.sort(key=lambda part: min(part.seeds))  # stable: parts on the same seeds keep their order
@@ -180,8 +182,6 @@ def merge_reports(
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize_runs(at_final, reference=reference, seed=seed)
     files = {"runs_csv": write_runs(rows, out), "summary_csv": write_csv(out / "summary.csv", summary_columns(reference), summary)}
-    if looks < 1:
-        raise MergeError(f"--looks must be at least 1, got {looks}")
     verdicts = verdicts_of_runs(rows, steps, seed=seed, looks=looks) if parts[0].manifest.get("verdict_budgets") else []
     if verdicts:
         files["budgets_csv"], files["verdicts_csv"] = write_budget_tables(verdicts, out)

@@ -82,6 +82,7 @@ def test_planned_looks_widen_the_merged_verdicts_intervals(study, tmp_path):
         assert float(b["fw_ci_low"]) < float(a["fw_ci_low"]) and float(b["fw_ci_high"]) > float(a["fw_ci_high"])
     assert "(Bonferroni over the pair × the study's 13 planned looks" in (tmp_path / "thirteen" / "summary.md").read_text()
     assert main(["merge", *parts, "--looks", "0", "--out", str(tmp_path / "none")]) == 2
+    assert not (tmp_path / "none" / "summary.csv").exists()  # nothing written for a refused merge
 
 
 @pytest.mark.slow
