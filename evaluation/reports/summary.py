@@ -32,6 +32,11 @@ from .formatting import cell, code, fmt, interval, write_csv
 from .leaderboard import readable_rule
 
 
+#: Past this many seeds per searcher, the seeds a pair would need to be separated are not worth
+#: printing (a difference near zero needs billions): the verdict says no practical study separates it.
+PRACTICAL_SEEDS = 10_000
+
+
 def summary_columns(reference: str = "random") -> tuple[str, ...]:
     """The columns of ``summary.csv``, in order."""
     p = f"p_improvement_vs_{reference}"
@@ -174,6 +179,11 @@ def verdict_lines_of(
     for a, b, d, need in unresolved:
         if need is None:
             hint = "their final scores are identical: no number of seeds would separate them"
+        elif need > PRACTICAL_SEEDS:
+            hint = (
+                f"more than {PRACTICAL_SEEDS:,} seeds per searcher would be needed to separate a difference this size "
+                "at this level: for any practical study the two are equal"
+            )
         elif need > n:
             hint = f"about {need} seeds per searcher would be needed to separate a difference this size at this level (80 % power)"
         else:

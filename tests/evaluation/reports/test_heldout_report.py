@@ -19,7 +19,7 @@ from optsearch.evaluation.experiments.race import RACE_SEED_BASE
 from optsearch.evaluation.records import OK, EvalResult
 from optsearch.evaluation.reports.data import ComparisonData
 from optsearch.evaluation.reports.leaderboard import COLUMNS as LEADERBOARD_COLUMNS
-from optsearch.evaluation.reports.summary import familywise, pairwise, summary_columns, verdict_lines
+from optsearch.evaluation.reports.summary import PRACTICAL_SEEDS, familywise, pairwise, summary_columns, verdict_lines, verdict_lines_of
 from optsearch.evaluation.statistics.differences import paired_difference, seeds_to_separate, unpaired_difference
 from optsearch.evaluation.statistics.incumbents import HeldoutScores, incumbents
 from optsearch.evaluation.store import ResultStore
@@ -135,6 +135,19 @@ def test_seeds_to_separate_grows_with_noise_and_shrinks_with_the_gap():
     big_gap = seeds_to_separate([0.90, 0.92, 0.88], [0.79, 0.81, 0.77])
     assert small_gap > big_gap >= 2
     assert seeds_to_separate([0.5, 0.6], [0.5, 0.6]) is None
+
+
+def test_the_verdict_says_equal_in_practice_where_the_seeds_needed_are_absurd():
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0.84, 0.01, 40)
+    scores = {"a": noise, "b": noise[::-1] + 1e-7, "c": rng.normal(0.843, 0.01, 40)}  # a vs b: a difference of ~1e-7
+    lines = verdict_lines_of(scores, budget=100, n=40)
+    (ab,) = [line for line in lines if line.startswith("- a vs b:")]
+    assert seeds_to_separate(scores["a"], scores["b"], alpha=0.05 / 3) > PRACTICAL_SEEDS
+    assert f"more than {PRACTICAL_SEEDS:,} seeds per searcher" in ab and "for any practical study the two are equal" in ab
+    (ac,) = [line for line in lines if line.startswith("- a vs c:")]
+    need = seeds_to_separate(scores["a"], scores["c"], alpha=0.05 / 3)
+    assert 40 < need <= PRACTICAL_SEEDS and f"about {need} seeds per searcher would be needed" in ac
 
 
 @pytest.fixture(scope="module")
