@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import random
 import statistics
 import subprocess
@@ -87,6 +88,47 @@ def test_deterministic_under_a_seed_and_different_across_seeds(make, evaluator):
     other = rounds(make(groups=GROUPS, seed=6, **options), evaluator, batches=5)
     assert first == second
     assert first != other
+
+
+class _Reward:
+    """A result whose reward is a fixed function of the rule's text (no training: hundreds of trials are cheap)."""
+
+    def __init__(self, text: str):
+        self.reward = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 16**8
+
+
+def _told_rounds(searcher, sizes) -> list[str]:
+    asked = []
+    for n in sizes:
+        exprs = searcher.ask(n)
+        searcher.tell(exprs, [_Reward(str(e)) for e in exprs])
+        asked += [str(e) for e in exprs]
+    return asked
+
+
+@pytest.mark.parametrize("make", [TPESearcher, NSGAIISearcher], ids=["tpe", "nsga2"])
+def test_the_kept_search_space_gives_the_proposals_of_a_fresh_one(make, monkeypatch):
+    """Each trial's sampler reuses the search-space calculator of the one before (TPE's cost at
+    hundreds of trials); the proposals are those of samplers that compute the space afresh, with
+    batches (trials still running when the next is asked), seed rules told unasked, and a resume."""
+    options = {"population_size": 8} if make is NSGAIISearcher else {"n_startup_trials": 5}
+    sizes = [1, 4, 1, 3, 1, 1, 4] * 8
+    seeds = [resolve_rule(name) for name in ("adam", "powersign")]
+
+    def run(searcher):
+        searcher.tell(seeds, [_Reward(str(e)) for e in seeds])
+        first = _told_rounds(searcher, sizes)
+        resumed = make(groups=3, seed=11, **options)
+        resumed.load_state_dict(load_state(save_state(searcher.state_dict())))
+        return first + _told_rounds(resumed, sizes[:10]), searcher
+
+    kept, searcher = run(make(groups=3, seed=11, **options))
+    spaces = [v for v in vars(searcher.study.sampler).values() if type(v).__name__.endswith("SearchSpace")]
+    assert spaces and all(s is searcher._search_spaces[n] for n, s in vars(searcher.study.sampler).items() if s in spaces)
+    with monkeypatch.context() as patch:
+        patch.setattr(make, "_keep_search_spaces", lambda self, sampler: None)
+        fresh, _ = run(make(groups=3, seed=11, **options))
+    assert len(kept) == sum(sizes) + sum(sizes[:10]) and kept == fresh
 
 
 def test_rules_told_without_asking_become_completed_trials_when_they_fit(evaluator):
