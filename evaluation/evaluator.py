@@ -6,7 +6,9 @@
 2. a cache keyed by (fingerprint, task, config hash, seed) answers rules seen before — by this
    evaluator, by another searcher, or by an earlier run in the same store — at zero cost, and equal
    rules inside one batch are trained once;
-3. the screen resolves rules that cannot decrease a quadratic (status ``screened``);
+3. the screen resolves rules that cannot decrease a quadratic (status ``screened``); the rules
+   the cache does not answer reach the source's ``prepare_scoring`` first, in one batch (a bench
+   computes their screen verdicts and predictions only then);
 4. the rest go to the task's **reward source** in one call (:mod:`.rewards`): live training on
    the executor's workers (``serial``, ``process`` or ``ray``), grouped into populations (several
    rules as one stacked child per worker, :mod:`.grouping`; a rule's result is the same as
@@ -152,13 +154,8 @@ class Evaluator:
         if indices is not None and len(indices) != len(exprs):
             raise ValueError(f"{len(indices)} proposal indices for {len(exprs)} rules")
         self.source.prepare(exprs)
-        results: list[Optional[EvalResult]] = [None] * len(exprs)
-        waiting: dict[str, list[int]] = {}  # fingerprint -> indices of proposals awaiting training
-        jobs: list[tuple[int, str]] = []  # (position, rule text) of each training
-        proposals: list[Proposal] = []
-        for position, expr in enumerate(exprs):
-            started = time.perf_counter()
-            proposal, error = self._proposal(
+        identified = [
+            self._proposal(
                 expr,
                 seed=seed,
                 searcher=searcher,
@@ -166,6 +163,15 @@ class Evaluator:
                 tokens=tokens[position] if tokens is not None else None,
                 index=indices[position] if indices is not None else None,
             )
+            for position, expr in enumerate(exprs)
+        ]
+        hits = self._look_up(exprs, identified, seed)
+        results: list[Optional[EvalResult]] = [None] * len(exprs)
+        waiting: dict[str, list[int]] = {}  # fingerprint -> indices of proposals awaiting training
+        jobs: list[tuple[int, str]] = []  # (position, rule text) of each training
+        proposals: list[Proposal] = []
+        for position, (expr, (proposal, error)) in enumerate(zip(exprs, identified)):
+            started = time.perf_counter()
             proposals.append(proposal)
             if error is not None:  # a rule that cannot even be probed is data, not a crash
                 results[position] = self._remember(
@@ -176,7 +182,7 @@ class Evaluator:
             if fp in waiting:
                 waiting[fp].append(position)
                 continue
-            hit = self._cached(fp, seed)
+            hit = hits.get(fp)
             if hit is not None:
                 results[position] = self._remember(self._as_cache_hit(hit, proposal, started))
                 continue
@@ -206,6 +212,25 @@ class Evaluator:
             error.results = list(results)
             raise error
         return results  # type: ignore[return-value]
+
+    def _look_up(self, exprs: Sequence[Expr], identified: Sequence[tuple[Proposal, Optional[Exception]]], seed: int) -> dict[str, EvalResult]:
+        """The cache's results on ``seed`` for the batch's fingerprints; the rules it does not answer
+        (the first of each fingerprint, not already screened out) go to the source's
+        ``prepare_scoring`` in one batch, so that only they are screened and scored."""
+        hits: dict[str, EvalResult] = {}
+        misses: dict[str, Expr] = {}
+        for expr, (proposal, error) in zip(exprs, identified):
+            fp = proposal.fingerprint
+            if error is not None or fp in hits or fp in misses:
+                continue
+            hit = self._cached(fp, seed)
+            if hit is not None:
+                hits[fp] = hit
+            elif not (self.config.screen and self._screen_verdicts.get(fp) is False):
+                misses[fp] = expr
+        if misses:
+            self.source.prepare_scoring(list(misses.values()))
+        return hits
 
     def _proposal(
         self,

@@ -51,7 +51,11 @@ class RewardSource(Protocol):
         """The rule's fingerprint, the key of its results (raises for a rule that cannot be probed)."""
 
     def prepare(self, exprs: Sequence[Expr]) -> None:
-        """Get ready to fingerprint and screen ``exprs`` (a bench resolves them in one batch)."""
+        """Get ready to fingerprint ``exprs`` (a bench computes their keys in one batch)."""
+
+    def prepare_scoring(self, exprs: Sequence[Expr]) -> None:
+        """Get ready to screen and score ``exprs``: the rules of a batch that the cache does not
+        answer (a bench resolves them in one batch; the others never need it)."""
 
     def passes_screen(self, expr: Expr, fingerprint: str) -> bool:
         """The screen's verdict for a rule (the same on every machine)."""
@@ -81,6 +85,9 @@ class LiveTraining:
         return fingerprint(expr, self.config.rule_config)
 
     def prepare(self, exprs: Sequence[Expr]) -> None:
+        pass
+
+    def prepare_scoring(self, exprs: Sequence[Expr]) -> None:
         pass
 
     def passes_screen(self, expr: Expr, fingerprint: str) -> bool:
@@ -125,9 +132,15 @@ class BenchAnswers:
 
     def prepare(self, exprs: Sequence[Expr]) -> None:
         try:
-            self.bench.resolve_many(exprs)  # the rules outside the table: one call to the helper
+            self.bench.keys_many(exprs)  # the portable fingerprints of the rules outside the table: one call to the helper
         except ValueError:
             pass  # a rule that cannot be probed: the evaluator records its error
+
+    def prepare_scoring(self, exprs: Sequence[Expr]) -> None:
+        try:
+            self.bench.resolve_many(exprs)  # their screen verdicts and predictions: one call to the helper
+        except ValueError:
+            pass
 
     def passes_screen(self, expr: Expr, fingerprint: str) -> bool:
         # the table's record, else the portable screen: the same on every CPU

@@ -150,6 +150,7 @@ class Bench:
         }
         self._expected: dict[str, Expected] = {}  # by rule text
         self._resolved: dict[str, Resolved] = {}  # by rule text
+        self._keys: dict[str, str] = {}  # by rule text: Resolved.key, known before the rest of it
         self._unprobeable: dict[str, str] = {}  # rule text -> why it cannot be probed
 
     # -- metadata --------------------------------------------------------------------------
@@ -259,12 +260,57 @@ class Bench:
                 raise ValueError(f"rule {text!r} cannot be probed: {self._unprobeable[text]}")
         return [self._resolved[t] for t in texts]
 
+    def keys_many(self, exprs: Sequence[Expr]) -> list[str]:
+        """The key of each of ``exprs`` (:meth:`fingerprint`), without the screen or the surrogate.
+
+        What :meth:`resolve_many` gives as ``Resolved.key``, at the cost of the portable fingerprint
+        alone for a rule outside the table (one call to the helper for all of them): the evaluator
+        asks for the keys first and resolves only the rules its cache does not answer, so a rule
+        functionally equal to one already scored on that seed is never screened nor featurized.
+        ``ValueError`` for a rule that cannot be probed.
+        """
+        texts = [str(e) for e in exprs]
+        new = {t: e for t, e in zip(texts, exprs) if t not in self._keys and t not in self._unprobeable}
+        if new:
+            self._key_new(new)
+        for text in texts:
+            if text in self._unprobeable:
+                raise ValueError(f"rule {text!r} cannot be probed: {self._unprobeable[text]}")
+        return [self._keys[t] for t in texts]
+
+    def _key_new(self, new: dict[str, Expr]) -> None:
+        outside: dict[str, Expr] = {}
+        for text, expr in new.items():
+            key = self.table_texts.get(text)
+            if key is not None:
+                self._keys[text] = key
+            else:
+                outside[text] = expr
+        if not outside:
+            return
+        remembered = self.facts
+        remembered.lookup(outside)
+        missing = [outside[t] for t in outside if t not in remembered.facts]
+        if missing:
+            fingerprints, errors = run_portable(_fingerprints_portably, str(self.folder), missing)
+            remembered.remember({t: RuleFacts(fp, None) for t, fp in fingerprints.items()}, {})
+            self._unprobeable.update(errors)
+        for text in outside:
+            if text not in self._unprobeable:
+                self._keys[text] = self._key_of(remembered.facts[text].fingerprint)
+
+    def _key_of(self, portable_fp: str) -> str:
+        """The key of a rule outside the table's texts: the table rule its portable fingerprint names, else that fingerprint."""
+        key = self.aliases.get(portable_fp, portable_fp)
+        return key if key in self.table.rows else portable_fp
+
     def _resolve_new(self, new: dict[str, Expr]) -> None:
         outside: dict[str, Expr] = {}
         for text, expr in new.items():
             key = self.table_texts.get(text)
             if key is not None:
                 self._resolved[text] = Resolved(key, True, bool(self.screen_verdict(key)))
+                self._keys[text] = key
             else:
                 outside[text] = expr
         if not outside:
@@ -280,6 +326,7 @@ class Bench:
         for text in outside:
             if text not in self._unprobeable:
                 self._resolved[text] = self._from_facts(text)
+                self._keys[text] = self._resolved[text].key
 
     def _from_facts(self, text: str) -> Optional[Resolved]:
         """The resolution of a rule whose text the table does not record, from its remembered facts
@@ -287,11 +334,11 @@ class Bench:
         facts = self.facts.facts.get(text)
         if facts is None:
             return None
-        key = self.aliases.get(facts.fingerprint, facts.fingerprint)
+        key = self._key_of(facts.fingerprint)
         if key in self.table.rows:
             return Resolved(key, True, bool(self.screen_verdict(key)))
         if facts.passed is None:
-            return None  # the screen was skipped for a table rule this table does not hold
+            return None  # only the fingerprint is known, or the screen was skipped for a table rule this table does not hold
         if not facts.passed:
             return Resolved(facts.fingerprint, False, False)
         predicted = self.facts.predictions.get(text)
@@ -311,7 +358,7 @@ class Bench:
     def fingerprint(self, expr: Expr) -> str:
         """The rule's key on this bench, the same on every CPU: its table fingerprint, else its
         portable one (``ValueError`` for a rule that cannot be probed)."""
-        return self.resolve(expr).key
+        return self.keys_many([expr])[0]
 
     # -- answers -----------------------------------------------------------------------------
     def answer(self, expr: Expr, seed: int, mode: str = "search") -> BenchResult:
@@ -441,6 +488,12 @@ def _fingerprints(exprs: Sequence[Expr], known: dict[str, RuleFacts], config) ->
         except Exception as error:  # a rule that cannot be probed is data, not a crash
             errors[text] = f"{type(error).__name__}: {error}"
     return fingerprints, errors
+
+
+def _fingerprints_portably(folder: str, exprs: Sequence[Expr]) -> tuple[dict[str, str], dict[str, str]]:
+    """What :meth:`Bench.keys_many` runs in the portable helper: each rule's portable fingerprint,
+    and the rules that cannot be probed (text -> error)."""
+    return _fingerprints(exprs, {}, load_bench(folder=folder).rule_config)
 
 
 def portable_fingerprints(exprs: Sequence[Expr], rule_config) -> list[str]:

@@ -43,7 +43,7 @@ class RuleFacts:
     """A rule's portable fingerprint, the screen's verdict and its features (None unless it passed).
 
     ``passed`` is None when the screen was not run: the fingerprint names a table rule, whose
-    verdict is the table's.
+    verdict is the table's, or only the fingerprint was asked for (the rest is computed when needed).
     """
 
     fingerprint: str
@@ -163,7 +163,9 @@ class FactsCache:
                 for text, fp, passed, blob in db.execute(
                     f"SELECT rule, fingerprint, passed, features FROM facts WHERE version = ? AND rule IN ({marks})", [self.version, *part]
                 ):
-                    self.facts.setdefault(text, _from_row(fp, passed, blob))
+                    held, found = self.facts.get(text), _from_row(fp, passed, blob)
+                    if held is None or (held.passed is None and found.passed is not None):
+                        self.facts[text] = found
                 for text, *prediction in db.execute(
                     "SELECT rule, reward, test_acc, reward_std FROM predictions"
                     f" WHERE version = ? AND table_sha256 = ? AND rule IN ({marks})",
@@ -182,8 +184,10 @@ class FactsCache:
             return
         try:
             with db:
+                # a row that held the fingerprint alone takes the verdict and features when they come
                 db.executemany(
-                    "INSERT OR IGNORE INTO facts VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO facts VALUES (?, ?, ?, ?, ?) ON CONFLICT (version, rule) DO UPDATE"
+                    " SET passed = excluded.passed, features = excluded.features WHERE facts.passed < 0 AND excluded.passed >= 0",
                     [
                         (self.version, text, f.fingerprint, _code(f.passed), f.features.astype(np.float32).tobytes() if f.passed else None)
                         for text, f in facts.items()

@@ -173,3 +173,58 @@ def test_the_answers_come_from_the_cache_when_it_holds_the_rule(cache):
     with sqlite3.connect(cache / "bench-facts.sqlite") as db:
         db.execute("UPDATE facts SET passed = 0, features = NULL WHERE rule = ?", (str(passing),))
     assert not fresh_bench().resolve(passing).passed
+
+
+def test_a_rule_the_cache_answers_is_fingerprinted_but_never_screened_nor_scored(cache, monkeypatch):
+    # "exp(m) * g" computes what "g * exp(m)" does (one fingerprint, neither text in the table):
+    # on the seed where the first was scored, the second is a cache hit, and the bench computes
+    # its portable fingerprint alone; on another seed it is scored, so resolved.
+    first, same = parse("g * exp(m)"), parse("exp(m) * g")
+    bench_module._LOADED.clear()
+    try:
+        with Evaluator(EvalConfig(task="mnist1d-bench"), backend="serial") as evaluator:
+            bench = evaluator.source.bench
+            (scored,) = evaluator.evaluate([first], seed=4)
+            (hit,) = evaluator.evaluate([same], seed=4)
+            assert hit.cached and hit.fingerprint == scored.fingerprint and hit.reward == scored.reward
+            assert str(same) not in bench._resolved and bench.facts.facts[str(same)].passed is None
+            (other,) = evaluator.evaluate([same], seed=5)
+            resolved = bench.resolve(same)
+            assert not other.cached and resolved.passed == bench.resolve(first).passed
+            assert bench.facts.facts[str(same)].passed is not None  # the fingerprint-only fact was completed
+    finally:
+        bench_module._LOADED.clear()
+
+    # A new process finds the completed facts in the machine's cache and computes nothing.
+    def computes(*args):
+        raise AssertionError("the helper was asked for remembered facts")
+
+    monkeypatch.setattr(bench_module, "run_portable", computes)
+    assert fresh_bench().resolve(same) == resolved
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("searcher", ["gp", "evolution"])
+def test_a_search_gives_the_records_of_resolving_every_rule_first(searcher, tmp_path, monkeypatch):
+    """The evaluator resolves (screen, features, prediction) only the rules its cache does not
+    answer; a search's records are those of the earlier protocol, which resolved every rule of a
+    batch before looking at the cache, and it resolves fewer rules."""
+    from optsearch.evaluation.rewards import BenchAnswers
+    from optsearch.searchers.registry import run_named_search
+
+    def search(cache_dir) -> tuple[list[tuple], int]:
+        monkeypatch.setenv("OPTSEARCH_CACHE", str(cache_dir))
+        bench_module._LOADED.clear()
+        try:
+            with Evaluator(EvalConfig(task="mnist1d-bench"), backend="serial") as evaluator:
+                results = run_named_search(searcher, evaluator, budget=120, seed=21, groups=2).results
+                resolved = len(evaluator.source.bench._resolved)
+        finally:
+            bench_module._LOADED.clear()
+        return [(r.rule, r.fingerprint, r.status, r.reward, r.test_acc, r.cached) for r in results], resolved
+
+    lazy, lazily_resolved = search(tmp_path / "lazy")
+    monkeypatch.setattr(BenchAnswers, "prepare", lambda self, exprs: self.prepare_scoring(exprs))
+    eager, eagerly_resolved = search(tmp_path / "eager")
+    assert lazy == eager
+    assert lazily_resolved < eagerly_resolved
