@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 from optsearch.dsl import Expr, canonical
 
