@@ -251,14 +251,7 @@ class Bench:
         text (:mod:`.facts`). So the answer depends on (rule, seed, table) alone, never on the CPU,
         and never on what was remembered. ``ValueError`` for a rule that cannot be probed.
         """
-        texts = [str(e) for e in exprs]
-        new = {t: e for t, e in zip(texts, exprs) if t not in self._resolved and t not in self._unprobeable}
-        if new:
-            self._resolve_new(new)
-        for text in texts:
-            if text in self._unprobeable:
-                raise ValueError(f"rule {text!r} cannot be probed: {self._unprobeable[text]}")
-        return [self._resolved[t] for t in texts]
+        return self._memoized(exprs, self._resolved, self._resolve_new)
 
     def keys_many(self, exprs: Sequence[Expr]) -> list[str]:
         """The key of each of ``exprs`` (:meth:`fingerprint`), without the screen or the surrogate.
@@ -269,14 +262,19 @@ class Bench:
         functionally equal to one already scored on that seed is never screened nor featurized.
         ``ValueError`` for a rule that cannot be probed.
         """
+        return self._memoized(exprs, self._keys, self._key_new)
+
+    def _memoized(self, exprs: Sequence[Expr], memo: dict, compute_new) -> list:
+        """``memo``'s entry for each of ``exprs`` by text, ``compute_new`` filling it for the texts it
+        lacks (one call for all); ``ValueError`` for a rule that cannot be probed."""
         texts = [str(e) for e in exprs]
-        new = {t: e for t, e in zip(texts, exprs) if t not in self._keys and t not in self._unprobeable}
+        new = {t: e for t, e in zip(texts, exprs) if t not in memo and t not in self._unprobeable}
         if new:
-            self._key_new(new)
+            compute_new(new)
         for text in texts:
             if text in self._unprobeable:
                 raise ValueError(f"rule {text!r} cannot be probed: {self._unprobeable[text]}")
-        return [self._keys[t] for t in texts]
+        return [memo[t] for t in texts]
 
     def _key_new(self, new: dict[str, Expr]) -> None:
         outside: dict[str, Expr] = {}
